@@ -1,0 +1,1 @@
+"""The logistica kopf operator: WebhookSource -> ingest workers, RoutingJob -> solver Jobs."""

@@ -1,0 +1,125 @@
+"""The CRDs on a real kube-apiserver: established, examples accepted, bad objects rejected
+with the field named, immutability enforced, printer columns served."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
+
+from tests.crs import InvalidCase, example_objects, invalid_cases
+from tests.platform.kube import ControlPlane
+from tests.platform.kubeclient import api_client, create, dynamic, install_crds
+
+NAMESPACE = "crd-tests"
+
+
+@pytest.fixture(scope="module")
+def api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
+    api = api_client(control_plane.kubeconfig)
+    install_crds(api)
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def dyn(api: client.ApiClient) -> DynamicClient:
+    return dynamic(api)
+
+
+def test_crds_are_established_with_names_and_categories(api: client.ApiClient) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    whs = ext.read_custom_resource_definition("webhooksources.logistica.dev")
+    rj = ext.read_custom_resource_definition("routingjobs.logistica.dev")
+    assert whs.spec.names.short_names == ["whs"]
+    assert rj.spec.names.short_names == ["rj"]
+    assert whs.spec.names.categories == ["logistica"] == rj.spec.names.categories
+    for crd in (whs, rj):
+        assert crd.spec.versions[0].subresources.status is not None
+
+
+def test_every_example_is_accepted(dyn: DynamicClient) -> None:
+    examples = example_objects()
+    assert examples
+    for label, obj in examples:
+        created = create(dyn, obj, NAMESPACE)
+        assert created.metadata.name == obj["metadata"]["name"], label
+
+
+@pytest.mark.parametrize("case", invalid_cases(), ids=lambda c: c.name)
+def test_invalid_object_is_rejected_naming_the_field(dyn: DynamicClient, case: InvalidCase) -> None:
+    with pytest.raises(client.ApiException) as info:
+        create(dyn, case.obj, NAMESPACE)
+    assert info.value.status == 422, info.value.body
+    message = json.loads(info.value.body)["message"]
+    assert case.field in message, message
+    if case.message:
+        assert case.message in message
+
+
+def _routing_job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "logistica.dev/v1alpha1",
+        "kind": "RoutingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "problem": {
+                "origin": {"lat": 1, "lng": 1},
+                "stops": [{"id": "s", "lat": 1.1, "lng": 1.1, "priority": 5}],
+                "couriers": [{"id": "c", "lat": 1, "lng": 1, "capacity": 1}],
+            }
+        },
+    }
+
+
+def test_problem_is_immutable_but_suspend_is_not(dyn: DynamicClient) -> None:
+    rj = dyn.resources.get(api_version="logistica.dev/v1alpha1", kind="RoutingJob")
+    created = create(dyn, _routing_job("immutable"), NAMESPACE)
+    assert created.spec.options.timeLimitSeconds == 30  # defaults applied by the schema
+    patched = rj.patch(
+        name="immutable", namespace=NAMESPACE, body={"spec": {"suspend": True}},
+        content_type="application/merge-patch+json",
+    )
+    assert patched.spec.suspend is True
+    with pytest.raises(client.ApiException) as info:
+        rj.patch(
+            name="immutable", namespace=NAMESPACE,
+            body={"spec": {"problem": {"origin": {"lat": 2, "lng": 2}}}},
+            content_type="application/merge-patch+json",
+        )
+    assert info.value.status == 422
+    assert "spec.problem is immutable" in json.loads(info.value.body)["message"]
+
+
+def _table(api: client.ApiClient, plural: str) -> dict[str, Any]:
+    resp = api.call_api(
+        f"/apis/logistica.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}", "GET",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        _preload_content=False,
+    )[0]
+    return dict(json.loads(resp.data))
+
+
+def test_printer_columns_in_table_response(api: client.ApiClient, dyn: DynamicClient) -> None:
+    create(dyn, _routing_job("columns"), NAMESPACE)
+    status = {"phase": "Succeeded", "stops": 1, "couriers": 1,
+              "result": {"totalDistanceMeters": 1234.5}}
+    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+        "logistica.dev", "v1alpha1", NAMESPACE, "routingjobs", "columns", {"status": status}
+    )
+    rj = _table(api, "routingjobs")
+    assert [c["name"] for c in rj["columnDefinitions"]] == [
+        "Name", "Phase", "Stops", "Couriers", "Distance", "Age"]
+    row = next(r for r in rj["rows"] if r["cells"][0] == "columns")
+    assert row["cells"][1:5] == ["Succeeded", 1, 1, 1234.5]
+
+    whs = _table(api, "webhooksources")
+    assert [c["name"] for c in whs["columnDefinitions"]] == [
+        "Name", "Provider", "Ready", "Replicas", "Endpoint", "Age"]
+    row = next(r for r in whs["rows"] if r["cells"][0] == "github")
+    assert row["cells"][1] == "github"

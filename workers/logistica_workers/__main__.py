@@ -1,0 +1,5 @@
+import sys
+
+from logistica_workers.cli import main
+
+sys.exit(main())

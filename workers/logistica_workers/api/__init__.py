@@ -1,0 +1,47 @@
+"""The public data model, shared by the workers and the operator.
+
+These models agree with the CRD schemas in ``crds/`` (a test feeds the same fixtures to both).
+"""
+
+from logistica_workers.api.common import API_GROUP, API_VERSION, ValidationFailure, describe_errors
+from logistica_workers.api.routing import (
+    Courier,
+    Location,
+    Problem,
+    ProblemFrom,
+    RouteResult,
+    RoutingJobSpec,
+    RoutingOptions,
+    Solution,
+    SolverInfo,
+    Stop,
+)
+from logistica_workers.api.webhook_source import (
+    HmacSpec,
+    IdempotencyKey,
+    Provider,
+    SecretRef,
+    WebhookSourceSpec,
+)
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "Courier",
+    "HmacSpec",
+    "IdempotencyKey",
+    "Location",
+    "Problem",
+    "ProblemFrom",
+    "Provider",
+    "RouteResult",
+    "RoutingJobSpec",
+    "RoutingOptions",
+    "SecretRef",
+    "Solution",
+    "SolverInfo",
+    "Stop",
+    "ValidationFailure",
+    "WebhookSourceSpec",
+    "describe_errors",
+]

@@ -1,0 +1,120 @@
+"""The ``logistica`` command: one entry point, one subcommand per process kind."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from logistica_workers import __version__
+
+EXIT_USAGE = 2
+EXIT_NOT_IMPLEMENTED = 3
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _not_implemented(name: str) -> Handler:
+    def handler(_: argparse.Namespace) -> int:
+        print(f"logistica {name}: not implemented yet", file=sys.stderr)
+        return EXIT_NOT_IMPLEMENTED
+
+    return handler
+
+
+def _database_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("LOGISTICA_DATABASE_URL"),
+        help="PostgreSQL DSN (default: $LOGISTICA_DATABASE_URL)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logistica",
+        description="Kubernetes-native webhook ingest and vehicle routing.",
+    )
+    parser.add_argument("--version", action="version", version=f"logistica {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "operator",
+        help="run the kopf operator (WebhookSource, RoutingJob)",
+        description="Run the operator that reconciles WebhookSource and RoutingJob resources.",
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", help="watch only this namespace")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    p.set_defaults(handler=_not_implemented("operator"))
+
+    p = sub.add_parser(
+        "ingest",
+        help="serve POST /ingest/{source}: verify signatures, store events in Postgres",
+        description="Serve signed webhooks for the WebhookSources in the given manifests.",
+    )
+    p.add_argument(
+        "-f", "--filename", dest="manifests", action="append", type=Path, required=True,
+        metavar="MANIFEST", help="YAML with WebhookSource and Secret objects (repeatable)",
+    )
+    _database_url(p)
+    p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8080")))
+    p.set_defaults(handler=_not_implemented("ingest"))
+
+    p = sub.add_parser(
+        "route",
+        help="serve POST /route: solve small routing problems synchronously",
+        description="Serve the synchronous routing API.",
+    )
+    p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8081")))
+    p.set_defaults(handler=_not_implemented("route"))
+
+    p = sub.add_parser(
+        "solve",
+        help="solve one problem (JSON or CVRPLIB .vrp file) or one RoutingJob",
+        description="Solve one routing problem and print or write the solution.",
+    )
+    p.add_argument("file", nargs="?", type=Path, help="problem JSON, or a CVRPLIB .vrp file")
+    p.add_argument("--routingjob", metavar="NAMESPACE/NAME", help="solve this RoutingJob")
+    p.add_argument("--time-limit", type=float, help="seconds (overrides the problem's options)")
+    p.add_argument("-o", "--output", type=Path, help="write the solution JSON here")
+    p.add_argument("--plot", type=Path, help="draw the routes to an .svg or .png file")
+    p.set_defaults(handler=_not_implemented("solve"))
+
+    p = sub.add_parser(
+        "migrate",
+        help="apply the database migrations (idempotent, under an advisory lock)",
+        description="Apply pending SQL migrations to the database.",
+    )
+    _database_url(p)
+    p.set_defaults(handler=_not_implemented("migrate"))
+
+    p = sub.add_parser(
+        "dev",
+        help="run the workers on this machine with an embedded Postgres",
+        description="Start an embedded Postgres, migrate, and serve ingest and routing locally.",
+    )
+    p.add_argument(
+        "-f", "--filename", dest="manifests", action="append", type=Path, metavar="MANIFEST",
+        help="WebhookSource + Secret YAML (default: examples/dev-sources.yaml)",
+    )
+    p.add_argument("--data-dir", type=Path, help="where the embedded Postgres keeps its data")
+    p.set_defaults(handler=_not_implemented("dev"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Postgres: connection pool, versioned migrations, and an embedded server for dev and tests."""

@@ -1,0 +1,1 @@
+"""The webhook ingest worker: verify, bound, and durably store signed webhooks."""

@@ -1,0 +1,191 @@
+"""Signature schemes of the supported providers. Every comparison is constant-time and every
+accepted key of the source is tried (rotation). Nothing here logs keys or bodies.
+
+References: GitHub "Validating webhook deliveries"; Stripe "Verify webhook signatures manually";
+Shopify "Verify a webhook"; Slack "Verifying requests from Slack"; standardwebhooks.com spec.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from logistica_workers.api.webhook_source import HmacSpec, Provider
+
+
+class SignatureError(Exception):
+    """The request is not authentic; the message says why (safe to return to the sender)."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """A source's keys, prepared once per (re)load for its provider."""
+
+    raw: tuple[bytes, ...]
+
+
+def prepare_keys(provider: Provider, values: Sequence[str]) -> Keys:
+    """Standard Webhooks secrets are ``whsec_`` + base64; every other scheme uses the bytes."""
+    out = []
+    for v in values:
+        v = v.strip()
+        if provider is Provider.STANDARD:
+            try:
+                out.append(base64.b64decode(v.removeprefix("whsec_"), validate=True))
+            except binascii.Error as exc:
+                raise ValueError("a standard-webhooks secret must be whsec_ + base64") from exc
+        else:
+            out.append(v.encode())
+    return Keys(tuple(out))
+
+
+_DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+def _mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    return hmac.new(key, message, _DIGESTS[algorithm]).digest()
+
+
+def _any_match(keys: Keys, message: bytes, candidates: Sequence[bytes], algorithm: str = "sha256") -> bool:
+    matched = False
+    for key in keys.raw:
+        expected = _mac(key, message, algorithm)
+        for cand in candidates:
+            # no early exit: the time spent does not depend on which key or candidate matched
+            matched |= hmac.compare_digest(expected, cand)
+    return matched
+
+
+def _header(headers: Mapping[str, str], *names: str) -> str:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    raise SignatureError(f"missing {names[0]} header")
+
+
+def _unhex(value: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise SignatureError(f"{what} is not hex") from None
+
+
+def _unb64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise SignatureError(f"{what} is not base64") from None
+
+
+def _check_time(ts_text: str, now: float, tolerance: int) -> None:
+    try:
+        ts = int(ts_text)
+    except ValueError:
+        raise SignatureError("timestamp is not an integer") from None
+    if ts < now - tolerance:
+        raise SignatureError(f"timestamp is older than the {tolerance}s tolerance")
+    if ts > now + tolerance:
+        raise SignatureError(f"timestamp is more than {tolerance}s in the future")
+
+
+def verify_github(headers: Mapping[str, str], body: bytes, keys: Keys) -> None:
+    value = _header(headers, "X-Hub-Signature-256")
+    if not value.startswith("sha256="):
+        raise SignatureError("X-Hub-Signature-256 must start with sha256=")
+    if not _any_match(keys, body, [_unhex(value[7:], "X-Hub-Signature-256")]):
+        raise SignatureError("signature does not match")
+
+
+def verify_stripe(headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int) -> None:
+    value = _header(headers, "Stripe-Signature")
+    timestamp = None
+    sigs = []
+    for item in value.split(","):
+        k, _, v = item.strip().partition("=")
+        if k == "t":
+            timestamp = v
+        elif k == "v1":
+            sigs.append(_unhex(v, "Stripe-Signature v1"))
+    if timestamp is None:
+        raise SignatureError("Stripe-Signature has no t= timestamp")
+    if not sigs:
+        raise SignatureError("Stripe-Signature has no v1= signature")
+    if not _any_match(keys, timestamp.encode() + b"." + body, sigs):
+        raise SignatureError("signature does not match")
+    _check_time(timestamp, now, tolerance)
+
+
+def verify_shopify(headers: Mapping[str, str], body: bytes, keys: Keys) -> None:
+    value = _header(headers, "X-Shopify-Hmac-Sha256")
+    if not _any_match(keys, body, [_unb64(value, "X-Shopify-Hmac-Sha256")]):
+        raise SignatureError("signature does not match")
+
+
+def verify_slack(headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int) -> None:
+    ts = _header(headers, "X-Slack-Request-Timestamp")
+    value = _header(headers, "X-Slack-Signature")
+    if not value.startswith("v0="):
+        raise SignatureError("X-Slack-Signature must start with v0=")
+    if not _any_match(keys, b"v0:" + ts.encode() + b":" + body, [_unhex(value[3:], "X-Slack-Signature")]):
+        raise SignatureError("signature does not match")
+    _check_time(ts, now, tolerance)
+
+
+def verify_standard(headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int) -> None:
+    msg_id = _header(headers, "webhook-id", "svix-id")
+    ts = _header(headers, "webhook-timestamp", "svix-timestamp")
+    value = _header(headers, "webhook-signature", "svix-signature")
+    sigs = []
+    for item in value.split():
+        version, _, sig = item.partition(",")
+        if version == "v1":
+            sigs.append(_unb64(sig, "webhook-signature v1"))
+    if not sigs:
+        raise SignatureError("webhook-signature has no v1 signature")
+    if not _any_match(keys, f"{msg_id}.{ts}.".encode() + body, sigs):
+        raise SignatureError("signature does not match")
+    _check_time(ts, now, tolerance)
+
+
+def verify_hmac(headers: Mapping[str, str], body: bytes, keys: Keys, spec: HmacSpec) -> None:
+    value = _header(headers, spec.header)
+    if spec.prefix:
+        if not value.startswith(spec.prefix):
+            raise SignatureError(f"{spec.header} must start with {spec.prefix!r}")
+        value = value[len(spec.prefix):]
+    sig = _unhex(value, spec.header) if spec.encoding == "hex" else _unb64(value, spec.header)
+    if not _any_match(keys, body, [sig], spec.algorithm):
+        raise SignatureError("signature does not match")
+
+
+def verify(
+    provider: Provider,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: Keys,
+    *,
+    now: float,
+    tolerance: int,
+    hmac_spec: HmacSpec | None = None,
+) -> None:
+    """Raise SignatureError unless the request is signed by one of ``keys``."""
+    if not keys.raw:
+        raise SignatureError("the source has no signing keys")
+    if provider is Provider.GITHUB:
+        verify_github(headers, body, keys)
+    elif provider is Provider.STRIPE:
+        verify_stripe(headers, body, keys, now, tolerance)
+    elif provider is Provider.SHOPIFY:
+        verify_shopify(headers, body, keys)
+    elif provider is Provider.SLACK:
+        verify_slack(headers, body, keys, now, tolerance)
+    elif provider is Provider.STANDARD:
+        verify_standard(headers, body, keys, now, tolerance)
+    else:
+        assert hmac_spec is not None  # guaranteed by WebhookSourceSpec
+        verify_hmac(headers, body, keys, hmac_spec)

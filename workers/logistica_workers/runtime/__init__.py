@@ -1,0 +1,1 @@
+"""Process plumbing shared by every worker: settings, logging, metrics, graceful shutdown."""
