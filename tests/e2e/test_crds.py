@@ -4,13 +4,13 @@ with the field named, immutability enforced, printer columns served."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
-
 from tests.crs import InvalidCase, example_objects, invalid_cases
 from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client, create, dynamic, install_crds
@@ -43,11 +43,18 @@ def test_crds_are_established_with_names_and_categories(api: client.ApiClient) -
         assert crd.spec.versions[0].subresources.status is not None
 
 
-def test_every_example_is_accepted(dyn: DynamicClient) -> None:
+def test_every_example_is_accepted(api: client.ApiClient, dyn: DynamicClient) -> None:
     examples = example_objects()
     assert examples
+    core = client.CoreV1Api(api)
+    namespaces = {NAMESPACE}
     for label, obj in examples:
-        created = create(dyn, obj, NAMESPACE)
+        # each example file is applied on its own, as a user would: one namespace per file
+        ns = label.split(":")[0].removesuffix(".yaml").replace("_", "-")
+        if ns not in namespaces:
+            core.create_namespace({"metadata": {"name": ns}})
+            namespaces.add(ns)
+        created = create(dyn, obj, ns)
         assert created.metadata.name == obj["metadata"]["name"], label
 
 
@@ -82,13 +89,16 @@ def test_problem_is_immutable_but_suspend_is_not(dyn: DynamicClient) -> None:
     created = create(dyn, _routing_job("immutable"), NAMESPACE)
     assert created.spec.options.timeLimitSeconds == 30  # defaults applied by the schema
     patched = rj.patch(
-        name="immutable", namespace=NAMESPACE, body={"spec": {"suspend": True}},
+        name="immutable",
+        namespace=NAMESPACE,
+        body={"spec": {"suspend": True}},
         content_type="application/merge-patch+json",
     )
     assert patched.spec.suspend is True
     with pytest.raises(client.ApiException) as info:
         rj.patch(
-            name="immutable", namespace=NAMESPACE,
+            name="immutable",
+            namespace=NAMESPACE,
             body={"spec": {"problem": {"origin": {"lat": 2, "lng": 2}}}},
             content_type="application/merge-patch+json",
         )
@@ -96,30 +106,59 @@ def test_problem_is_immutable_but_suspend_is_not(dyn: DynamicClient) -> None:
     assert "spec.problem is immutable" in json.loads(info.value.body)["message"]
 
 
-def _table(api: client.ApiClient, plural: str) -> dict[str, Any]:
-    resp = api.call_api(
-        f"/apis/logistica.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}", "GET",
-        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
-        _preload_content=False,
-    )[0]
-    return dict(json.loads(resp.data))
+def _table(cp: ControlPlane, plural: str) -> dict[str, Any]:
+    """What ``kubectl get`` asks for: the server-side Table rendering."""
+    req = urllib.request.Request(
+        f"{cp.url}/apis/logistica.dev/v1alpha1/namespaces/{NAMESPACE}/{plural}",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+    )
+    with urllib.request.urlopen(req, context=cp.ssl_context(), timeout=10) as resp:
+        return dict(json.loads(resp.read()))
 
 
-def test_printer_columns_in_table_response(api: client.ApiClient, dyn: DynamicClient) -> None:
+def test_printer_columns_in_table_response(
+    control_plane: ControlPlane, api: client.ApiClient, dyn: DynamicClient
+) -> None:
     create(dyn, _routing_job("columns"), NAMESPACE)
-    status = {"phase": "Succeeded", "stops": 1, "couriers": 1,
-              "result": {"totalDistanceMeters": 1234.5}}
+    status = {
+        "phase": "Succeeded",
+        "stops": 1,
+        "couriers": 1,
+        "result": {"totalDistanceMeters": 1234.5},
+    }
     client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
         "logistica.dev", "v1alpha1", NAMESPACE, "routingjobs", "columns", {"status": status}
     )
-    rj = _table(api, "routingjobs")
+    rj = _table(control_plane, "routingjobs")
     assert [c["name"] for c in rj["columnDefinitions"]] == [
-        "Name", "Phase", "Stops", "Couriers", "Distance", "Age"]
+        "Name",
+        "Phase",
+        "Stops",
+        "Couriers",
+        "Distance",
+        "Age",
+    ]
     row = next(r for r in rj["rows"] if r["cells"][0] == "columns")
     assert row["cells"][1:5] == ["Succeeded", 1, 1, 1234.5]
 
-    whs = _table(api, "webhooksources")
+    create(
+        dyn,
+        {
+            "apiVersion": "logistica.dev/v1alpha1",
+            "kind": "WebhookSource",
+            "metadata": {"name": "columns"},
+            "spec": {"provider": "shopify", "secretRef": {"name": "s"}},
+        },
+        NAMESPACE,
+    )
+    whs = _table(control_plane, "webhooksources")
     assert [c["name"] for c in whs["columnDefinitions"]] == [
-        "Name", "Provider", "Ready", "Replicas", "Endpoint", "Age"]
-    row = next(r for r in whs["rows"] if r["cells"][0] == "github")
-    assert row["cells"][1] == "github"
+        "Name",
+        "Provider",
+        "Ready",
+        "Replicas",
+        "Endpoint",
+        "Age",
+    ]
+    row = next(r for r in whs["rows"] if r["cells"][0] == "columns")
+    assert row["cells"][1] == "shopify"

@@ -56,9 +56,15 @@ def _cert(
     if ca:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -88,7 +94,10 @@ def make_pki(directory: Path) -> Pki:
     srv_key = ec.generate_private_key(ec.SECP256R1())
     srv = _cert(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-        srv_key, ca_name, ca_key, server=True,
+        srv_key,
+        ca_name,
+        ca_key,
+        server=True,
     )
     adm_key = ec.generate_private_key(ec.SECP256R1())
     adm = _cert(
@@ -98,7 +107,9 @@ def make_pki(directory: Path) -> Pki:
                 x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
             ]
         ),
-        adm_key, ca_name, ca_key,
+        adm_key,
+        ca_name,
+        ca_key,
     )
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

@@ -37,43 +37,68 @@ class ControlPlane:
         etcd = processes.start(
             [
                 binary("etcd"),
-                "--data-dir", str(self.root / "etcd"),
-                "--listen-client-urls", etcd_url,
-                "--advertise-client-urls", etcd_url,
-                "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-                "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
+                "--data-dir",
+                str(self.root / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{etcd_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{etcd_peer}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{etcd_peer}",
                 "--unsafe-no-fsync",
-                "--log-level", "warn",
+                "--log-level",
+                "warn",
             ],
             etcd_log,
         )
         self._procs.append(etcd)
         processes.wait_for(
             lambda: urllib.request.urlopen(f"{etcd_url}/health", timeout=1).status == 200,
-            timeout, "etcd", etcd, etcd_log,
+            timeout,
+            "etcd",
+            etcd,
+            etcd_log,
         )
         self.url = f"https://127.0.0.1:{api_port}"
         api_log = self.root / "kube-apiserver.log"
         api = processes.start(
             [
                 binary("kube-apiserver"),
-                "--etcd-servers", etcd_url,
-                "--bind-address", "127.0.0.1",
-                "--advertise-address", "127.0.0.1",
-                "--secure-port", str(api_port),
-                "--tls-cert-file", str(self.pki.serving_cert),
-                "--tls-private-key-file", str(self.pki.serving_key),
-                "--client-ca-file", str(self.pki.ca_cert),
-                "--service-account-key-file", str(self.pki.sa_pub),
-                "--service-account-signing-key-file", str(self.pki.sa_key),
-                "--service-account-issuer", "https://kubernetes.default.svc",
-                "--authorization-mode", "RBAC",
-                "--service-cluster-ip-range", "10.0.0.0/24",
+                "--etcd-servers",
+                etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(api_port),
+                "--tls-cert-file",
+                str(self.pki.serving_cert),
+                "--tls-private-key-file",
+                str(self.pki.serving_key),
+                "--client-ca-file",
+                str(self.pki.ca_cert),
+                "--service-account-key-file",
+                str(self.pki.sa_pub),
+                "--service-account-signing-key-file",
+                str(self.pki.sa_key),
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--authorization-mode",
+                "RBAC",
+                "--service-cluster-ip-range",
+                "10.0.0.0/24",
                 "--allow-privileged=true",
-                "--disable-admission-plugins", "ServiceAccount",
-                "--cert-dir", str(self.root / "certs"),
-                "-v", "1",
+                "--disable-admission-plugins",
+                "ServiceAccount",
+                "--cert-dir",
+                str(self.root / "certs"),
+                "-v",
+                "1",
             ],
             api_log,
         )
@@ -81,9 +106,14 @@ class ControlPlane:
         self._write_kubeconfig()
         ctx = self.ssl_context()
         processes.wait_for(
-            lambda: urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=2).status
-            == 200,
-            timeout, "kube-apiserver", api, api_log, interval=0.25,
+            lambda: (
+                urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=2).status == 200
+            ),
+            timeout,
+            "kube-apiserver",
+            api,
+            api_log,
+            interval=0.25,
         )
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -115,7 +145,10 @@ class ControlPlane:
                 }
             ],
             "contexts": [
-                {"name": "test", "context": {"cluster": "test", "user": "admin", "namespace": "default"}}
+                {
+                    "name": "test",
+                    "context": {"cluster": "test", "user": "admin", "namespace": "default"},
+                }
             ],
             "current-context": "test",
         }

@@ -32,7 +32,9 @@ def create(dyn: DynamicClient, obj: dict[str, Any], namespace: str = "default") 
     return res.create(body=obj, namespace=namespace if res.namespaced else None)
 
 
-def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
+def wait_until(
+    check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1
+) -> T:
     """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None

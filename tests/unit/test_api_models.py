@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.crs import InvalidCase, example_objects, invalid_cases, validate_spec
 
 from logistica_workers.api import Problem, RoutingJobSpec, ValidationFailure
-from tests.crs import InvalidCase, example_objects, invalid_cases, validate_spec
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,10 @@ def test_problem_ids_default_to_positions() -> None:
     p = Problem.model_validate(
         {
             "origin": {"lat": 0, "lng": 0},
-            "stops": [{"lat": 0, "lng": 1, "priority": 1}, {"id": "x", "lat": 1, "lng": 0, "priority": 2}],
+            "stops": [
+                {"lat": 0, "lng": 1, "priority": 1},
+                {"id": "x", "lat": 1, "lng": 0, "priority": 2},
+            ],
             "couriers": [{"id": "c", "lat": 0, "lng": 0, "capacity": 1}],
         }
     )
@@ -48,7 +51,10 @@ def test_problem_default_id_collision_is_an_error() -> None:
         Problem.model_validate(
             {
                 "origin": {"lat": 0, "lng": 0},
-                "stops": [{"lat": 0, "lng": 1, "priority": 1}, {"id": "0", "lat": 1, "lng": 0, "priority": 2}],
+                "stops": [
+                    {"lat": 0, "lng": 1, "priority": 1},
+                    {"id": "0", "lat": 1, "lng": 0, "priority": 2},
+                ],
                 "couriers": [{"id": "c", "lat": 0, "lng": 0, "capacity": 1}],
             }
         )

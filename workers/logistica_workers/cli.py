@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from logistica_workers import __version__
+from logistica_workers import __version__, commands
 
 EXIT_USAGE = 2
 EXIT_NOT_IMPLEMENTED = 3
@@ -56,13 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve signed webhooks for the WebhookSources in the given manifests.",
     )
     p.add_argument(
-        "-f", "--filename", dest="manifests", action="append", type=Path, required=True,
-        metavar="MANIFEST", help="YAML with WebhookSource and Secret objects (repeatable)",
+        "-f",
+        "--filename",
+        dest="manifests",
+        action="append",
+        type=Path,
+        metavar="MANIFEST",
+        help="YAML with WebhookSource and Secret objects (repeatable); "
+        "default: the JSON in $LOGISTICA_SOURCES (set by the operator)",
     )
     _database_url(p)
     p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
     p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8080")))
-    p.set_defaults(handler=_not_implemented("ingest"))
+    p.set_defaults(handler=commands.ingest)
 
     p = sub.add_parser(
         "route",
@@ -91,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply pending SQL migrations to the database.",
     )
     _database_url(p)
-    p.set_defaults(handler=_not_implemented("migrate"))
+    p.set_defaults(handler=commands.migrate)
 
     p = sub.add_parser(
         "dev",
@@ -99,11 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start an embedded Postgres, migrate, and serve ingest and routing locally.",
     )
     p.add_argument(
-        "-f", "--filename", dest="manifests", action="append", type=Path, metavar="MANIFEST",
+        "-f",
+        "--filename",
+        dest="manifests",
+        action="append",
+        type=Path,
+        metavar="MANIFEST",
         help="WebhookSource + Secret YAML (default: examples/dev-sources.yaml)",
     )
     p.add_argument("--data-dir", type=Path, help="where the embedded Postgres keeps its data")
-    p.set_defaults(handler=_not_implemented("dev"))
+    p.add_argument("--ingest-port", type=int, default=8080)
+    p.add_argument("--route-port", type=int, default=8081)
+    p.set_defaults(handler=commands.dev)
     return parser
 
 

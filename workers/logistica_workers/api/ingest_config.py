@@ -96,15 +96,20 @@ def sources_from_manifests(paths: list[Path]) -> list[IngestSource]:
             continue
         secret = secrets.get((ns, spec.secret_ref.name))
         if secret is None:
-            errors.append((f"{where}.spec.secretRef.name",
-                           f"Secret {ns}/{spec.secret_ref.name} is not in the given manifests"))
+            errors.append(
+                (
+                    f"{where}.spec.secretRef.name",
+                    f"Secret {ns}/{spec.secret_ref.name} is not in the given manifests",
+                )
+            )
             continue
         if not secret[1]:
             errors.append((secret[0], "the Secret has no keys"))
             continue
         try:
-            out.append(IngestSource(name=meta.get("name", ""), namespace=ns, spec=spec,
-                                    keys=secret[1]))
+            out.append(
+                IngestSource(name=meta.get("name", ""), namespace=ns, spec=spec, keys=secret[1])
+            )
         except ValidationError as exc:
             errors.extend(describe_errors(exc, prefix=f"{where}.metadata").errors)
     if errors:
@@ -119,4 +124,6 @@ def sources_from_manifests(paths: list[Path]) -> list[IngestSource]:
 
 
 def sources_to_json(sources: list[IngestSource]) -> str:
-    return json.dumps([s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in sources])
+    return json.dumps(
+        [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in sources]
+    )

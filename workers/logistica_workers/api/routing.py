@@ -96,9 +96,7 @@ class InlineProblem(ApiModel):
     """``spec.problem`` of a RoutingJob: ids required, options live in ``spec.options``."""
 
     origin: Location
-    stops: Annotated[
-        list[Stop], Field(min_length=1, max_length=MAX_STOPS_INLINE)
-    ]
+    stops: Annotated[list[Stop], Field(min_length=1, max_length=MAX_STOPS_INLINE)]
     couriers: Annotated[list[Courier], Field(min_length=1, max_length=MAX_COURIERS_INLINE)]
 
     @field_validator("stops")
@@ -129,9 +127,9 @@ class RoutingJobSpec(ApiModel):
     problem_from: ProblemFrom | None = None
     options: RoutingOptions = RoutingOptions()
     active_deadline_seconds: Annotated[int, Field(ge=1, le=86400, strict=True)] | None = None
-    ttl_seconds_after_finished: (
-        Annotated[int, Field(ge=0, le=31_536_000, strict=True)] | None
-    ) = None
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=31_536_000, strict=True)] | None = (
+        None
+    )
     suspend: bool = False
 
     @model_validator(mode="after")

@@ -32,9 +32,9 @@ class HmacSpec(ApiModel):
 
 class IdempotencyKey(ApiModel):
     header: Annotated[str | None, Field(min_length=1, max_length=128, pattern=HTTP_TOKEN)] = None
-    json_pointer: Annotated[
-        str | None, Field(max_length=256, pattern=r"^(/([^~/]|~[01])*)+$")
-    ] = None
+    json_pointer: Annotated[str | None, Field(max_length=256, pattern=r"^(/([^~/]|~[01])*)+$")] = (
+        None
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> IdempotencyKey:

@@ -101,16 +101,33 @@ class EmbeddedPostgres:
         self._prepare_dirs()
         if not self.initialised():
             self._run(
-                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                "-E", "UTF8", "--no-instructions", *([] if self.fsync else ["--no-sync"]),
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+                *([] if self.fsync else ["--no-sync"]),
             )
         opts = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
             f" -c fsync={'on' if self.fsync else 'off'} -c max_connections=300"
         )
         self._run(
-            "pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "server.log"),
-            "-w", "-t", "60", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         return self.dsn
 

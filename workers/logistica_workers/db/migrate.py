@@ -62,7 +62,8 @@ async def migrate(dsn: str) -> list[Migration]:
                     await conn.execute(m.sql)
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        m.version, m.name,
+                        m.version,
+                        m.name,
                     )
                 applied.append(m)
         finally:

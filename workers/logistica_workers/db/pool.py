@@ -23,6 +23,7 @@ class Database:
         self.reachable = False
         self.schema_version = 0
         self._monitor: asyncio.Task[None] | None = None
+        self._logged_down = False
 
     @property
     def ready(self) -> bool:
@@ -36,17 +37,22 @@ class Database:
             try:
                 if self.pool is None:
                     self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=self.min_size, max_size=self.max_size,
-                        command_timeout=10, timeout=5,
+                        self.dsn,
+                        min_size=self.min_size,
+                        max_size=self.max_size,
+                        command_timeout=10,
+                        timeout=5,
                     )
                 async with self.pool.acquire(timeout=5) as conn:
                     self.schema_version = await current_version(conn)
                 if not self.reachable:
                     log.info("database reachable", extra={"schema_version": self.schema_version})
                 self.reachable = True
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
-                if self.reachable or self.pool is None:
+                self._logged_down = False
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if not self._logged_down:
                     log.warning("database unreachable", extra={"error": str(exc)})
+                    self._logged_down = True
                 self.reachable = False
             await asyncio.sleep(interval if self.reachable else min(interval, 0.5))
 
@@ -68,3 +74,11 @@ class Database:
                 await asyncio.wait_for(self.pool.close(), timeout)
             except TimeoutError:
                 self.pool.terminate()
+
+
+def check_dsn(dsn: str) -> str | None:
+    """A message when ``dsn`` cannot be a PostgreSQL URL, else None."""
+    scheme = dsn.split("://", 1)[0] if "://" in dsn else ""
+    if scheme not in {"postgres", "postgresql"}:
+        return f"the database URL must start with postgresql:// (got {dsn.rsplit('@', maxsplit=1)[-1]!r})"
+    return None

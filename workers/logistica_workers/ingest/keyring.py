@@ -70,8 +70,9 @@ class KeyRing:
             self._set_error(f"cannot read secret directory: {exc.strerror}")
             return True
         self._load(values)
-        log.info("signing keys loaded", extra={"source": self.source.name,
-                                               "key_names": sorted(values)})
+        log.info(
+            "signing keys loaded", extra={"source": self.source.name, "key_names": sorted(values)}
+        )
         return True
 
     def _load(self, values: dict[str, str]) -> None:

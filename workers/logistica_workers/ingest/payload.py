@@ -25,7 +25,9 @@ class PayloadError(Exception):
 async def read_body(request: web.Request, limit: int) -> bytes:
     """Read at most ``limit`` bytes; 413 as soon as the declared or streamed size passes it."""
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadError(413, "too_large", f"body of {request.content_length} bytes exceeds {limit}")
+        raise PayloadError(
+            413, "too_large", f"body of {request.content_length} bytes exceeds {limit}"
+        )
     chunks = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):
@@ -39,8 +41,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def check_content_type(content_type: str) -> None:
     ct = content_type.split(";", 1)[0].strip().lower()
     if ct != "application/json" and not (ct.startswith("application/") and ct.endswith("+json")):
-        raise PayloadError(415, "unsupported_media_type",
-                           f"Content-Type must be application/json, got {ct or 'none'!r}")
+        raise PayloadError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, got {ct or 'none'!r}",
+        )
 
 
 def parse_json(body: bytes) -> Any:
@@ -135,10 +140,20 @@ def event_id(
 
 
 STORED_HEADERS = (
-    "content-type", "user-agent",
-    "x-github-event", "x-github-delivery", "x-github-hook-id",
-    "x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id", "x-shopify-event-id",
-    "x-slack-request-timestamp", "webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp",
+    "content-type",
+    "user-agent",
+    "x-github-event",
+    "x-github-delivery",
+    "x-github-hook-id",
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-webhook-id",
+    "x-shopify-event-id",
+    "x-slack-request-timestamp",
+    "webhook-id",
+    "webhook-timestamp",
+    "svix-id",
+    "svix-timestamp",
 )
 
 

@@ -50,7 +50,9 @@ def _mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
     return hmac.new(key, message, _DIGESTS[algorithm]).digest()
 
 
-def _any_match(keys: Keys, message: bytes, candidates: Sequence[bytes], algorithm: str = "sha256") -> bool:
+def _any_match(
+    keys: Keys, message: bytes, candidates: Sequence[bytes], algorithm: str = "sha256"
+) -> bool:
     matched = False
     for key in keys.raw:
         expected = _mac(key, message, algorithm)
@@ -101,7 +103,9 @@ def verify_github(headers: Mapping[str, str], body: bytes, keys: Keys) -> None:
         raise SignatureError("signature does not match")
 
 
-def verify_stripe(headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int) -> None:
+def verify_stripe(
+    headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int
+) -> None:
     value = _header(headers, "Stripe-Signature")
     timestamp = None
     sigs = []
@@ -126,17 +130,23 @@ def verify_shopify(headers: Mapping[str, str], body: bytes, keys: Keys) -> None:
         raise SignatureError("signature does not match")
 
 
-def verify_slack(headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int) -> None:
+def verify_slack(
+    headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int
+) -> None:
     ts = _header(headers, "X-Slack-Request-Timestamp")
     value = _header(headers, "X-Slack-Signature")
     if not value.startswith("v0="):
         raise SignatureError("X-Slack-Signature must start with v0=")
-    if not _any_match(keys, b"v0:" + ts.encode() + b":" + body, [_unhex(value[3:], "X-Slack-Signature")]):
+    if not _any_match(
+        keys, b"v0:" + ts.encode() + b":" + body, [_unhex(value[3:], "X-Slack-Signature")]
+    ):
         raise SignatureError("signature does not match")
     _check_time(ts, now, tolerance)
 
 
-def verify_standard(headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int) -> None:
+def verify_standard(
+    headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int
+) -> None:
     msg_id = _header(headers, "webhook-id", "svix-id")
     ts = _header(headers, "webhook-timestamp", "svix-timestamp")
     value = _header(headers, "webhook-signature", "svix-signature")
@@ -157,7 +167,7 @@ def verify_hmac(headers: Mapping[str, str], body: bytes, keys: Keys, spec: HmacS
     if spec.prefix:
         if not value.startswith(spec.prefix):
             raise SignatureError(f"{spec.header} must start with {spec.prefix!r}")
-        value = value[len(spec.prefix):]
+        value = value[len(spec.prefix) :]
     sig = _unhex(value, spec.header) if spec.encoding == "hex" else _unb64(value, spec.header)
     if not _any_match(keys, body, [sig], spec.algorithm):
         raise SignatureError("signature does not match")

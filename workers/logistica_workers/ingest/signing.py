@@ -44,8 +44,9 @@ def sign(
         headers["X-Slack-Signature"] = "v0=" + mac(f"v0:{ts}:".encode() + body).hex()
     elif provider is Provider.STANDARD:
         sig = base64.b64encode(mac(f"{delivery_id}.{ts}.".encode() + body)).decode()
-        headers.update({"webhook-id": delivery_id, "webhook-timestamp": ts,
-                        "webhook-signature": f"v1,{sig}"})
+        headers.update(
+            {"webhook-id": delivery_id, "webhook-timestamp": ts, "webhook-signature": f"v1,{sig}"}
+        )
     else:
         assert hmac_spec is not None
         raw = mac(body, hmac_spec.algorithm)

@@ -159,8 +159,10 @@ class GroupCommitWriter:
             results = await self._insert(pool, batch)
         except _CONNECTION_ERRORS as exc:
             self.db.mark_unreachable()
-            log.warning("batch failed: database unreachable",
-                        extra={"rows": len(batch), "error": type(exc).__name__})
+            log.warning(
+                "batch failed: database unreachable",
+                extra={"rows": len(batch), "error": type(exc).__name__},
+            )
             self._fail(batch, StoreUnavailable("database unreachable"))
             return
         except asyncpg.PostgresError:
@@ -184,8 +186,15 @@ class GroupCommitWriter:
         unique: dict[tuple[str, str, str], PendingEvent] = {}
         for e in batch:
             unique.setdefault(e.key, e)
-        cols = list(zip(*[(e.namespace, e.source, e.event_id, e.headers_json, e.payload_json)
-                          for e in unique.values()], strict=True))
+        cols = list(
+            zip(
+                *[
+                    (e.namespace, e.source, e.event_id, e.headers_json, e.payload_json)
+                    for e in unique.values()
+                ],
+                strict=True,
+            )
+        )
         async with pool.acquire(timeout=5) as conn, conn.transaction():
             rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
             inserted = {(r["namespace"], r["source"], r["event_id"]): int(r["id"]) for r in rows}

@@ -25,7 +25,9 @@ def grace_seconds() -> float:
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ValueError(f"LOGISTICA_GRACE_SECONDS must be a number of seconds, got {raw!r}") from exc
+        raise ValueError(
+            f"LOGISTICA_GRACE_SECONDS must be a number of seconds, got {raw!r}"
+        ) from exc
     if value <= 0:
         raise ValueError(f"LOGISTICA_GRACE_SECONDS must be positive, got {raw!r}")
     return value
@@ -56,17 +58,26 @@ class ShutdownClock:
         finally:
             took = time.monotonic() - t0
             self.phases[name] = round(took, 4)
-            log.info("shutdown phase done", extra={"phase": name, "seconds": round(took, 4),
-                                                   "remaining": round(self.remaining(), 3)})
+            log.info(
+                "shutdown phase done",
+                extra={
+                    "phase": name,
+                    "seconds": round(took, 4),
+                    "remaining": round(self.remaining(), 3),
+                },
+            )
 
     def summary(self) -> None:
         total = time.monotonic() - self.started
-        log.info("shutdown complete", extra={"seconds": round(total, 4), "budget": self.budget,
-                                             "phases": self.phases})
+        log.info(
+            "shutdown complete",
+            extra={"seconds": round(total, 4), "budget": self.budget, "phases": self.phases},
+        )
 
 
 def install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """SIGTERM and SIGINT set ``stop``; a second SIGINT is left to the default (abort)."""
+
     def fire(sig: signal.Signals) -> None:
         log.info("signal received", extra={"signal": sig.name})
         if stop.is_set() and sig is signal.SIGINT:

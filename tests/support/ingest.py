@@ -1,0 +1,96 @@
+"""Run an ingest worker inside the test's event loop, and send signed requests to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from logistica_workers.api import WebhookSourceSpec
+from logistica_workers.api.ingest_config import IngestSource
+from logistica_workers.ingest.app import IngestSettings
+from logistica_workers.ingest.server import run_ingest
+from logistica_workers.ingest.signing import sign
+
+
+def source(
+    name: str, provider: str, keys: dict[str, str] | None = None, **spec: Any
+) -> IngestSource:
+    return IngestSource(
+        name=name,
+        namespace="default",
+        spec=WebhookSourceSpec.model_validate(
+            {"provider": provider, "secretRef": {"name": f"{name}-secret"}, **spec}
+        ),
+        keys=keys or {"k1": f"{name}-secret-1"},
+    )
+
+
+def signed(
+    src: IngestSource,
+    doc: Any,
+    *,
+    key: str | None = None,
+    delivery_id: str | None = None,
+    timestamp: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(doc).encode()
+    secret = key or next(iter((src.keys or {}).values()))
+    headers = sign(
+        src.spec.provider,
+        secret,
+        body,
+        timestamp=int(time.time()) if timestamp is None else timestamp,
+        delivery_id=delivery_id,
+        hmac_spec=src.spec.hmac,
+    )
+    return body, headers
+
+
+@dataclass
+class RunningWorker:
+    url: str
+    stop: asyncio.Event
+    task: asyncio.Task[int]
+
+
+@asynccontextmanager
+async def running_worker(
+    sources: list[IngestSource], dsn: str, settings: IngestSettings | None = None
+) -> AsyncIterator[RunningWorker]:
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_ingest(sources, dsn, "127.0.0.1", 0, settings, started=port.set_result, stop=stop)
+    )
+    bound = await asyncio.wait_for(port, 10)
+    worker = RunningWorker(f"http://127.0.0.1:{bound}", stop, task)
+    await wait_ready(worker.url, 15)
+    try:
+        yield worker
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+
+
+async def wait_ready(url: str, timeout: float, expect: int = 200) -> None:
+    """Poll /readyz until it answers ``expect`` or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"{url}/readyz") as resp:
+                    last = resp.status
+                    if resp.status == expect:
+                        return
+            except aiohttp.ClientError as exc:
+                last = exc
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"/readyz did not answer {expect} within {timeout}s (last: {last})")

@@ -1,0 +1,75 @@
+"""What each ``logistica`` subcommand does, once its arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from logistica_workers.api.common import ValidationFailure
+from logistica_workers.api.ingest_config import (
+    IngestSource,
+    sources_from_json,
+    sources_from_manifests,
+)
+from logistica_workers.db.pool import check_dsn
+from logistica_workers.runtime.logging import setup_logging
+
+EXIT_USAGE = 2
+
+
+def fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
+    print(f"logistica {command}: {message}", file=sys.stderr)
+    return code
+
+
+def database_problem(args: argparse.Namespace) -> str | None:
+    if not args.database_url:
+        return "no database: pass --database-url or set LOGISTICA_DATABASE_URL"
+    return check_dsn(args.database_url)
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from logistica_workers.db.migrate import migrate as apply
+
+    if problem := database_problem(args):
+        return fail("migrate", problem)
+    setup_logging()
+    try:
+        applied = asyncio.run(apply(args.database_url))
+    except (OSError, ValueError) as exc:
+        return fail("migrate", f"cannot reach the database: {exc}", 1)
+    for m in applied:
+        print(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        print("database is up to date")
+    return 0
+
+
+def load_sources(args: argparse.Namespace) -> list[IngestSource]:
+    if args.manifests:
+        return sources_from_manifests(args.manifests)
+    env = os.environ.get("LOGISTICA_SOURCES")
+    if env:
+        return sources_from_json(env)
+    raise ValidationFailure([("", "no sources: pass -f MANIFEST or set LOGISTICA_SOURCES")])
+
+
+def ingest(args: argparse.Namespace) -> int:
+    from logistica_workers.ingest.server import run_ingest
+
+    if problem := database_problem(args):
+        return fail("ingest", problem)
+    try:
+        sources = load_sources(args)
+    except ValidationFailure as exc:
+        return fail("ingest", f"invalid sources: {exc}")
+    setup_logging()
+    return asyncio.run(run_ingest(sources, args.database_url, args.host, args.port))
+
+
+def dev(args: argparse.Namespace) -> int:
+    from logistica_workers.dev import run_dev
+
+    return run_dev(args)

@@ -1,0 +1,98 @@
+"""``logistica dev``: everything on one machine, no cluster. Embedded Postgres (kept in a local
+data directory), migrations, the ingest worker for local sources, the routing service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from logistica_workers.api.common import ValidationFailure
+from logistica_workers.api.ingest_config import IngestSource, sources_from_manifests
+from logistica_workers.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from logistica_workers.db.migrate import migrate
+from logistica_workers.ingest.server import run_ingest
+from logistica_workers.ingest.signing import sign
+from logistica_workers.runtime.logging import setup_logging
+
+DEFAULT_SOURCES = Path("examples/dev-sources.yaml")
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:  # the server runs as 'postgres', which cannot enter /root
+        return Path("/var/lib/logistica/dev")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "logistica" / "dev"
+
+
+def sample_curl(source: IngestSource, port: int) -> str:
+    body = json.dumps({"id": "evt_dev_1", "type": "order.created", "order": {"id": 1042}})
+    secret = next(iter((source.keys or {}).values()))
+    headers = sign(
+        source.spec.provider,
+        secret,
+        body.encode(),
+        timestamp=int(time.time()),
+        delivery_id="evt_dev_1",
+        hmac_spec=source.spec.hmac,
+    )
+    parts = ["curl", "-i", f"http://127.0.0.1:{port}/ingest/{source.name}"]
+    for k, v in headers.items():
+        parts += ["-H", f"{k}: {v}"]
+    parts += ["--data-binary", body]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    manifests = args.manifests or [DEFAULT_SOURCES]
+    try:
+        sources = sources_from_manifests(manifests)
+    except ValidationFailure as exc:
+        print(f"logistica dev: invalid sources: {exc}", file=sys.stderr)
+        return 2
+    setup_logging()
+    data_dir = args.data_dir or default_data_dir()
+    pg = EmbeddedPostgres(data_dir, port=int(os.environ.get("LOGISTICA_DEV_PG_PORT", "54329")))
+    try:
+        dsn = pg.start()
+    except EmbeddedPostgresError as exc:
+        print(f"logistica dev: cannot start the embedded Postgres: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_serve(sources, dsn, args, data_dir))
+    finally:
+        pg.stop()
+
+
+async def _serve(
+    sources: list[IngestSource], dsn: str, args: argparse.Namespace, data_dir: Path
+) -> int:
+    await migrate(dsn)
+    tasks = []
+
+    def ingest_started(port: int) -> None:
+        print(f"\nlogistica dev: Postgres at {dsn} (data in {data_dir})", file=sys.stderr)
+        print(
+            f"ingest: http://127.0.0.1:{port}/ingest/{{{','.join(s.name for s in sources)}}}",
+            file=sys.stderr,
+        )
+        print("send a signed event:\n  " + sample_curl(sources[0], port) + "\n", file=sys.stderr)
+
+    tasks.append(
+        asyncio.create_task(
+            run_ingest(sources, dsn, "127.0.0.1", args.ingest_port, started=ingest_started)
+        )
+    )
+    try:
+        from logistica_workers.routing.service import run_route
+    except ImportError:
+        run_route = None  # type: ignore[assignment]
+    if run_route is not None:
+        tasks.append(asyncio.create_task(run_route("127.0.0.1", args.route_port)))
+    results = await asyncio.gather(*tasks)
+    return max(results)

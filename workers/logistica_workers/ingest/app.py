@@ -1,0 +1,238 @@
+"""The aiohttp application of the ingest worker: ``POST /ingest/{source}`` and the probes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from logistica_workers.api.ingest_config import IngestSource
+from logistica_workers.db.pool import Database
+from logistica_workers.ingest import payload
+from logistica_workers.ingest.keyring import KeyRing
+from logistica_workers.ingest.metrics import IngestMetrics
+from logistica_workers.ingest.signatures import SignatureError, verify
+from logistica_workers.ingest.writer import (
+    Duplicate,
+    GroupCommitWriter,
+    PendingEvent,
+    QueueFull,
+    StoreUnavailable,
+)
+
+log = logging.getLogger("logistica.ingest")
+
+
+@dataclass
+class IngestSettings:
+    request_timeout: float = 10.0
+    retry_after: int = 1
+    max_rows: int = 256
+    max_wait: float = 0.002
+    max_queue: int = 4096
+    writers: int = 3
+    pool_size: int = 8
+    key_reload_interval: float = 1.0
+
+
+def error(
+    status: int, code: str, message: str, *, retry_after: int | None = None, close: bool = False
+) -> web.Response:
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if close:
+        headers["Connection"] = "close"
+    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
+
+
+@dataclass
+class IngestWorker:
+    sources: list[IngestSource]
+    db: Database
+    settings: IngestSettings = field(default_factory=IngestSettings)
+    ready_flag: bool = True  # false from the first moment of a shutdown
+    accepting: bool = True  # false once the drain window has passed
+
+    def __post_init__(self) -> None:
+        self.keyrings = {s.name: KeyRing(s) for s in self.sources}
+        self.writer = GroupCommitWriter(
+            self.db,
+            max_rows=self.settings.max_rows,
+            max_wait=self.settings.max_wait,
+            max_queue=self.settings.max_queue,
+            writers=self.settings.writers,
+            on_batch=self._observe_batch,
+        )
+        self.metrics = IngestMetrics(lambda: self.writer.depth, self.db.stats)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self.db.start()
+        self.writer.start()
+        self._tasks = [
+            asyncio.create_task(k.watch(self.settings.key_reload_interval))
+            for k in self.keyrings.values()
+            if k.directory is not None
+        ]
+
+    def _observe_batch(self, rows: int) -> None:
+        self.metrics.batch_rows.observe(rows)
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_flag and self.db.ready
+
+    async def stop_background(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- handlers -------------------------------------------------------------------------
+
+    async def ingest(self, request: web.Request) -> web.Response:
+        name = request.match_info["source"]
+        started = time.perf_counter()
+        keyring = self.keyrings.get(name)
+        label = name if keyring else "_unknown"
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                response = await self._ingest(request, name, keyring)
+        except TimeoutError:
+            response = error(
+                504,
+                "timeout",
+                "the event was not committed within "
+                f"{self.settings.request_timeout}s; retry (duplicates are detected)",
+            )
+        self.metrics.requests.labels(label, str(response.status)).inc()
+        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        return response
+
+    async def _ingest(
+        self, request: web.Request, name: str, keyring: KeyRing | None
+    ) -> web.Response:
+        if not self.accepting:
+            return error(
+                503,
+                "draining",
+                "the worker is shutting down",
+                retry_after=self.settings.retry_after,
+                close=True,
+            )
+        if keyring is None:
+            return error(404, "unknown_source", f"no webhook source named {name!r}")
+        spec = keyring.source.spec
+        try:
+            payload.check_content_type(request.headers.get("Content-Type", ""))
+            body = await payload.read_body(request, spec.max_body_bytes)
+            if keyring.error:
+                return error(
+                    503,
+                    "keys_unavailable",
+                    f"the source's signing keys are unusable: {keyring.error}",
+                    retry_after=self.settings.retry_after,
+                )
+            verify(
+                spec.provider,
+                request.headers,
+                body,
+                keyring.keys,
+                now=time.time(),
+                tolerance=spec.tolerance_seconds,
+                hmac_spec=spec.hmac,
+            )
+            doc = payload.parse_json(body)
+            event_id = payload.event_id(
+                spec.provider, spec.idempotency_key, request.headers, doc, body
+            )
+        except payload.PayloadError as exc:
+            return error(exc.status, exc.code, str(exc))
+        except SignatureError as exc:
+            return error(401, "bad_signature", str(exc))
+        if not self.db.ready:
+            return error(
+                503,
+                "database_unavailable",
+                "the database is unreachable",
+                retry_after=self.settings.retry_after,
+            )
+        extra = spec.idempotency_key.header if spec.idempotency_key else None
+        event = PendingEvent(
+            namespace=keyring.source.namespace,
+            source=name,
+            event_id=event_id,
+            headers_json=json.dumps(payload.stored_headers(request.headers, extra)),
+            payload_json=body.decode(),
+        )
+        try:
+            outcome = await self.writer.submit(event)
+        except QueueFull:
+            return error(
+                503, "overloaded", "the write queue is full", retry_after=self.settings.retry_after
+            )
+        except StoreUnavailable as exc:
+            return error(
+                503, "database_unavailable", str(exc), retry_after=self.settings.retry_after
+            )
+        if isinstance(outcome, Duplicate):
+            return web.json_response(
+                {"status": "duplicate", "id": outcome.id, "eventId": event_id}, status=200
+            )
+        return web.json_response(
+            {"status": "stored", "id": outcome.id, "eventId": event_id}, status=202
+        )
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        if self.ready:
+            return web.json_response({"status": "ready"})
+        reasons = []
+        if not self.ready_flag:
+            reasons.append("draining")
+        if not self.db.reachable:
+            reasons.append("database unreachable")
+        elif not self.db.ready:
+            reasons.append("database schema is behind: run logistica migrate")
+        return error(503, "not_ready", ", ".join(reasons) or "starting")
+
+    async def metrics_view(self, _: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """aiohttp's own errors (404 route, 405 method) as JSON bodies too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        resp = error(exc.status, code, exc.reason)
+        if exc.status == 405:
+            resp.headers["Allow"] = exc.headers.get("Allow", "POST")
+        return resp
+
+
+def build_app(worker: IngestWorker) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024 * 1024 + 1)
+    app.router.add_post("/ingest/{source}", worker.ingest)
+    app.router.add_get("/healthz", worker.healthz)
+    app.router.add_get("/readyz", worker.readyz)
+    app.router.add_get("/metrics", worker.metrics_view)
+    return app

@@ -1,0 +1,48 @@
+"""Prometheus metrics of one ingest worker (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class IngestMetrics:
+    def __init__(
+        self, queue_depth: Callable[[], int], pool_stats: Callable[[], dict[str, int]]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "logistica_ingest_requests",
+            "Ingest requests by source and status code",
+            ["source", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "logistica_ingest_request_seconds",
+            "Ingest request latency",
+            ["source"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.batch_rows = Histogram(
+            "logistica_ingest_batch_rows",
+            "Rows per group-commit transaction",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        Gauge(
+            "logistica_ingest_queue_depth", "Events waiting for a commit", registry=self.registry
+        ).set_function(queue_depth)
+        pool = Gauge(
+            "logistica_db_pool_connections",
+            "asyncpg pool connections by state",
+            ["state"],
+            registry=self.registry,
+        )
+        for state in ("size", "in_use", "idle", "max"):
+            pool.labels(state).set_function(_stat(pool_stats, state))
+
+
+def _stat(stats: Callable[[], dict[str, int]], key: str) -> Callable[[], float]:
+    return lambda: float(stats()[key])
