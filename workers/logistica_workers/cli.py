@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, help="seconds (overrides the problem's options)")
     p.add_argument("-o", "--output", type=Path, help="write the solution JSON here")
     p.add_argument("--plot", type=Path, help="draw the routes to an .svg or .png file")
-    p.set_defaults(handler=_not_implemented("solve"))
+    p.set_defaults(handler=commands.solve)
 
     p = sub.add_parser(
         "migrate",

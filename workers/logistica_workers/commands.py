@@ -73,3 +73,9 @@ def dev(args: argparse.Namespace) -> int:
     from logistica_workers.dev import run_dev
 
     return run_dev(args)
+
+
+def solve(args: argparse.Namespace) -> int:
+    from logistica_workers.routing.solve_cli import run
+
+    return run(args)

@@ -1,0 +1,1 @@
+"""Vehicle routing: instance building, engines (OR-Tools, PyVRP), portfolio, service, CLI."""

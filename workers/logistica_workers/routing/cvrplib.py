@@ -1,0 +1,72 @@
+"""CVRPLIB ``.vrp`` files (TSPLIB format, EUC_2D), solved as classic CVRP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from logistica_workers.routing.instance import Instance, cvrp_instance
+
+
+class VrpFormatError(ValueError):
+    pass
+
+
+def read_vrp(path: Path, time_limit: float) -> tuple[str, Instance]:
+    """Parse a CVRPLIB instance; customers are named by their node numbers in the file."""
+    header: dict[str, str] = {}
+    coords: dict[int, tuple[float, float]] = {}
+    demand: dict[int, int] = {}
+    depots: list[int] = []
+    section = ""
+    for lineno, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line == "EOF":
+            continue
+        if line.endswith("_SECTION"):
+            section = line
+            continue
+        if ":" in line and not line[0].isdigit() and not line.startswith("-"):
+            key, _, value = line.partition(":")
+            header[key.strip().upper()] = value.strip()
+            section = ""
+            continue
+        parts = line.split()
+        try:
+            if section == "NODE_COORD_SECTION":
+                coords[int(parts[0])] = (float(parts[1]), float(parts[2]))
+            elif section == "DEMAND_SECTION":
+                demand[int(parts[0])] = int(parts[1])
+            elif section == "DEPOT_SECTION":
+                if int(parts[0]) != -1:
+                    depots.append(int(parts[0]))
+            else:
+                raise VrpFormatError(f"{path}:{lineno}: unexpected line {line!r}")
+        except (IndexError, ValueError) as exc:
+            raise VrpFormatError(f"{path}:{lineno}: cannot read {line!r}: {exc}") from None
+    if header.get("EDGE_WEIGHT_TYPE", "EUC_2D") != "EUC_2D":
+        raise VrpFormatError(f"{path}: only EDGE_WEIGHT_TYPE EUC_2D is supported")
+    if "CAPACITY" not in header:
+        raise VrpFormatError(f"{path}: no CAPACITY")
+    if len(depots) != 1:
+        raise VrpFormatError(f"{path}: exactly one depot is supported, found {len(depots)}")
+    depot = depots[0]
+    nodes = sorted(coords)
+    if sorted(demand) != nodes:
+        raise VrpFormatError(f"{path}: NODE_COORD_SECTION and DEMAND_SECTION disagree")
+    customers = [i for i in nodes if i != depot]
+    xy = np.array([coords[depot]] + [coords[i] for i in customers], dtype=np.float64)
+    inst = cvrp_instance(xy, [demand[i] for i in customers], int(header["CAPACITY"]),
+                         time_limit, [str(i) for i in customers])
+    return header.get("NAME", path.stem), inst
+
+
+def cost(inst: Instance, routes: list[list[int]]) -> int:
+    """The CVRPLIB cost: the sum of rounded Euclidean arcs of closed routes."""
+    total = 0
+    for stops in routes:
+        if stops:
+            path = [inst.start(0), *stops, inst.end]
+            total += sum(int(inst.distance[a, b]) for a, b in zip(path, path[1:], strict=False))
+    return total

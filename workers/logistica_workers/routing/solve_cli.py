@@ -1,0 +1,112 @@
+"""``logistica solve``: one problem file (JSON or CVRPLIB .vrp), with terminal progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from logistica_workers.api import Problem, describe_errors
+from logistica_workers.routing import cvrplib
+from logistica_workers.routing.instance import Instance, from_problem
+from logistica_workers.routing.portfolio import Portfolio, Progress
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"logistica solve: {message}", file=sys.stderr)
+    return code
+
+
+def load_problem(path: Path) -> Problem:
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    try:
+        return Problem.model_validate(doc)
+    except ValidationError as exc:
+        raise ValueError(f"{path}: {describe_errors(exc)}") from None
+
+
+class TerminalProgress:
+    """One live status line on a terminal; silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if self.live:
+            sys.stderr.write(f"\r  best {p.best_objective:,.1f}  solutions {p.solutions}"
+                             f"  {p.elapsed:5.1f}s  [{p.engine}]\x1b[K")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.live:
+            sys.stderr.write("\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.routingjob:
+        return _fail("--routingjob: not implemented yet (the operator issue)", 3)
+    if args.file is None:
+        return _fail("give a problem FILE (JSON or .vrp)")
+    if not args.file.exists():
+        return _fail(f"{args.file}: no such file")
+    if args.time_limit is not None and not 0 < args.time_limit <= 3600:
+        return _fail("--time-limit must be in (0, 3600] seconds")
+    extra: dict[str, Any] = {}
+    problem: Problem | None = None
+    inst: Instance
+    try:
+        if args.file.suffix.lower() == ".vrp":
+            if args.plot:
+                return _fail("--plot needs a problem JSON (CVRPLIB files have no map)")
+            name, inst = cvrplib.read_vrp(args.file, args.time_limit or 10.0)
+            extra["instance"] = name
+        else:
+            problem = load_problem(args.file)
+            inst = from_problem(problem, args.time_limit)
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+
+    progress = TerminalProgress()
+    portfolio = Portfolio(inst, on_progress=progress)
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        portfolio.stop()
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        solution = portfolio.run()
+    except RuntimeError as exc:
+        progress.done()
+        return _fail(f"solver failed: {exc}", 1)
+    progress.done()
+    out = solution.model_dump(mode="json", by_alias=True)
+    if inst.kind == "cvrp":
+        index = {sid: i for i, sid in enumerate(inst.stop_ids)}
+        routes = [[index[s] for s in r.stops] for r in solution.routes]
+        extra["cost"] = cvrplib.cost(inst, routes)
+    out.update(extra)
+    text = json.dumps(out, indent=2)
+    if args.output:
+        args.output.write_text(text + "\n")
+    else:
+        print(text)
+    if args.plot and problem is not None:
+        from logistica_workers.routing.plot import plot_solution
+
+        plot_solution(problem, solution, args.plot)
+    summary = (f"{len(solution.routes)} routes, {solution.total_distance_meters:,.0f} m, "
+               f"{len(solution.unassigned)} unassigned, objective {solution.objective:,.1f}"
+               + (" (partial)" if solution.partial else ""))
+    print(f"logistica solve: {summary}", file=sys.stderr)
+    return 0
