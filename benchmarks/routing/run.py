@@ -53,8 +53,12 @@ def run_vroom(inst: Instance) -> int:
     problem.set_durations_matrix(profile="car", matrix_input=matrix.tolist())
     for k in range(inst.n_vehicles):
         problem.add_vehicle(vroom.Vehicle(k + 1, start=0, end=0, capacity=[inst.capacity[k]]))
-    problem.add_job([vroom.Job(i + 1, location=i + 1, delivery=[int(inst.demand[i])])
-                     for i in range(inst.n_stops)])
+    problem.add_job(
+        [
+            vroom.Job(i + 1, location=i + 1, delivery=[int(inst.demand[i])])
+            for i in range(inst.n_stops)
+        ]
+    )
     solution = problem.solve(exploration_level=5, nb_threads=1)
     if solution.summary.unassigned:
         raise RuntimeError("vroom left customers unassigned")
@@ -63,11 +67,17 @@ def run_vroom(inst: Instance) -> int:
 
 SOLVERS = {
     "ortools-default": lambda inst: run_portfolio(
-        inst, [EngineConfig("ortools", "AUTOMATIC", "DEFAULT")]),
+        inst, [EngineConfig("ortools", "AUTOMATIC", "DEFAULT")]
+    ),
     "logistica": lambda inst: run_portfolio(inst, None),
     "pyvrp": lambda inst: run_portfolio(inst, [EngineConfig("pyvrp", seed=1)]),
     "vroom": run_vroom,
 }
+
+
+def mean_gap(rows: list[dict[str, object]], solver: str) -> str:
+    gaps = [float(str(r[f"{solver}_gap"])) for r in rows if r[f"{solver}_gap"] != ""]
+    return f"{sum(gaps) / len(gaps):.2f}" if gaps and len(gaps) == len(rows) else "n/a"
 
 
 def main() -> int:
@@ -106,12 +116,9 @@ def main() -> int:
         w.writeheader()
         w.writerows(rows)
     print("\nmean gap %  (all | X instances)")
+    xs = [r for r in rows if str(r["instance"]).startswith("X-")]
     for solver in solvers:
-        def mean(rs: list[dict[str, object]]) -> str:
-            gaps = [float(r[f"{solver}_gap"]) for r in rs if r[f"{solver}_gap"] != ""]  # type: ignore[arg-type]
-            return f"{sum(gaps) / len(gaps):.2f}" if gaps and len(gaps) == len(rs) else "n/a"
-        xs = [r for r in rows if str(r["instance"]).startswith("X-")]
-        print(f"  {solver:16s} {mean(rows):>6s} | {mean(xs):>6s}")
+        print(f"  {solver:16s} {mean_gap(rows, solver):>6s} | {mean_gap(xs, solver):>6s}")
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
+
 from tests.crs import InvalidCase, example_objects, invalid_cases
 from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client, create, dynamic, install_crds

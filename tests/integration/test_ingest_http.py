@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from tests.support.ingest import RunningWorker, running_worker, signed, source
 
 from logistica_workers.db.migrate import migrate
 from logistica_workers.ingest.app import IngestSettings
+from tests.support.ingest import RunningWorker, running_worker, signed, source
 
 GITHUB = source("gh", "github", {"old": "gh-old", "new": "gh-new"})
 STRIPE = source("stripe", "stripe")

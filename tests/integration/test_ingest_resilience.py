@@ -14,11 +14,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from tests.support.ingest import running_worker, signed, source, wait_ready
 
 from logistica_workers.api.ingest_config import IngestSource, sources_to_json
 from logistica_workers.db.embedded import EmbeddedPostgres, free_port
 from logistica_workers.db.migrate import migrate
+from tests.support.ingest import running_worker, signed, source, wait_ready
 
 SRC = source("orders", "github", {"k": "orders-secret"})
 

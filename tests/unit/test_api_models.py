@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.crs import InvalidCase, example_objects, invalid_cases, validate_spec
 
 from logistica_workers.api import Problem, RoutingJobSpec, ValidationFailure
+from tests.crs import InvalidCase, example_objects, invalid_cases, validate_spec
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
     p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8081")))
-    p.set_defaults(handler=_not_implemented("route"))
+    p.set_defaults(handler=commands.route)
 
     p = sub.add_parser(
         "solve",

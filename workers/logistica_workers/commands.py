@@ -79,3 +79,14 @@ def solve(args: argparse.Namespace) -> int:
     from logistica_workers.routing.solve_cli import run
 
     return run(args)
+
+
+def route(args: argparse.Namespace) -> int:
+    from logistica_workers.routing.service import RouteSettings, run_route
+
+    try:
+        settings = RouteSettings()
+    except ValueError as exc:
+        return fail("route", str(exc))
+    setup_logging()
+    return asyncio.run(run_route(args.host, args.port, settings))

@@ -18,6 +18,7 @@ from logistica_workers.db.embedded import EmbeddedPostgres, EmbeddedPostgresErro
 from logistica_workers.db.migrate import migrate
 from logistica_workers.ingest.server import run_ingest
 from logistica_workers.ingest.signing import sign
+from logistica_workers.routing.service import run_route
 from logistica_workers.runtime.logging import setup_logging
 
 DEFAULT_SOURCES = Path("examples/dev-sources.yaml")
@@ -74,6 +75,7 @@ async def _serve(
 ) -> int:
     await migrate(dsn)
     tasks = []
+    stop = asyncio.Event()  # one Ctrl-C / SIGTERM stops both servers
 
     def ingest_started(port: int) -> None:
         print(f"\nlogistica dev: Postgres at {dsn} (data in {data_dir})", file=sys.stderr)
@@ -85,14 +87,23 @@ async def _serve(
 
     tasks.append(
         asyncio.create_task(
-            run_ingest(sources, dsn, "127.0.0.1", args.ingest_port, started=ingest_started)
+            run_ingest(
+                sources, dsn, "127.0.0.1", args.ingest_port, started=ingest_started, stop=stop
+            )
         )
     )
-    try:
-        from logistica_workers.routing.service import run_route
-    except ImportError:
-        run_route = None  # type: ignore[assignment]
-    if run_route is not None:
-        tasks.append(asyncio.create_task(run_route("127.0.0.1", args.route_port)))
+
+    def route_started(port: int) -> None:
+        print(
+            f"routing: curl -H 'Content-Type: application/json' --data @examples/problems/"
+            f"lisbon.json http://127.0.0.1:{port}/route",
+            file=sys.stderr,
+        )
+
+    tasks.append(
+        asyncio.create_task(
+            run_route("127.0.0.1", args.route_port, started=route_started, stop=stop)
+        )
+    )
     results = await asyncio.gather(*tasks)
     return max(results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,13 @@ def read_vrp(path: Path, time_limit: float) -> tuple[str, Instance]:
         raise VrpFormatError(f"{path}: NODE_COORD_SECTION and DEMAND_SECTION disagree")
     customers = [i for i in nodes if i != depot]
     xy = np.array([coords[depot]] + [coords[i] for i in customers], dtype=np.float64)
-    inst = cvrp_instance(xy, [demand[i] for i in customers], int(header["CAPACITY"]),
-                         time_limit, [str(i) for i in customers])
+    inst = cvrp_instance(
+        xy,
+        [demand[i] for i in customers],
+        int(header["CAPACITY"]),
+        time_limit,
+        [str(i) for i in customers],
+    )
     return header.get("NAME", path.stem), inst
 
 
@@ -68,5 +74,5 @@ def cost(inst: Instance, routes: list[list[int]]) -> int:
     for stops in routes:
         if stops:
             path = [inst.start(0), *stops, inst.end]
-            total += sum(int(inst.distance[a, b]) for a, b in zip(path, path[1:], strict=False))
+            total += sum(int(inst.distance[a, b]) for a, b in itertools.pairwise(path))
     return total

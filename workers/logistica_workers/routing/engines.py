@@ -109,8 +109,15 @@ def solve_ortools(inst: Instance, cfg: EngineConfig, report: Report, time_limit:
     params.time_limit.FromMilliseconds(max(1, int(time_limit * 1000)))
     solution = routing.SolveWithParameters(params)
     status = routing.status()
-    names = {0: "NOT_SOLVED", 1: "SUCCESS", 2: "FAIL", 3: "FAIL_TIMEOUT", 4: "INVALID",
-             5: "INFEASIBLE", 6: "OPTIMAL"}
+    names = {
+        0: "NOT_SOLVED",
+        1: "SUCCESS",
+        2: "FAIL",
+        3: "FAIL_TIMEOUT",
+        4: "INVALID",
+        5: "INFEASIBLE",
+        6: "OPTIMAL",
+    }
     if solution is None:
         return names.get(int(status), str(status))
     return "SUCCESS" if int(status) in (1, 6, 7) else names.get(int(status), str(status))
@@ -131,15 +138,16 @@ def solve_pyvrp(inst: Instance, cfg: EngineConfig, report: Report, time_limit: f
         [pyvrp.Client(i + 1, delivery=[int(inst.demand[i])]) for i in range(n)],
         [pyvrp.Depot(0)],
         [pyvrp.VehicleType(inst.n_vehicles, capacity=[inst.capacity[0]])],
-        [dist],
-        [np.zeros_like(dist)],
+        [dist],  # type: ignore[list-item]
+        [np.zeros_like(dist)],  # type: ignore[list-item]
     )
     deadline = time.monotonic() + time_limit
 
-    def stop(_best_cost: float) -> bool:
-        return StopFlag.stopped or time.monotonic() >= deadline
+    class Stop:
+        def __call__(self, best_cost: int) -> bool:
+            return StopFlag.stopped or time.monotonic() >= deadline
 
-    result = pyvrp.solve(data, stop, seed=cfg.seed, collect_stats=False, display=False)
+    result = pyvrp.solve(data, Stop(), seed=cfg.seed, collect_stats=False, display=False)
     if not result.is_feasible():
         return "INFEASIBLE"
     routes: Routes = [[a.idx for a in r if a.is_client()] for r in result.best.routes()]

@@ -7,6 +7,7 @@ so the portfolio can compare engines and the output never trusts an engine's own
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from logistica_workers.api import RouteResult, Solution, SolverInfo
@@ -28,10 +29,10 @@ def route_metrics(inst: Instance, vehicle: int, stops: list[int]) -> tuple[int, 
     if not stops:
         return 0, 0, 0, 0
     path = [inst.start(vehicle), *stops, inst.end]
-    dist = sum(int(inst.distance[a, b]) for a, b in zip(path, path[1:], strict=False))
+    dist = sum(int(inst.distance[a, b]) for a, b in itertools.pairwise(path))
     clock = 0
     weighted = 0
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         clock += int(inst.travel_time[a, b])
         if b < inst.n_stops:
             weighted += int(inst.priority[b]) * clock
@@ -52,12 +53,19 @@ def score(inst: Instance, routes: Routes) -> Score:
         arrival = 0.0
     penalty = float(inst.drop_penalty()[dropped].sum()) if dropped else 0.0
     objective = distance + arrival
-    return Score(cost=objective + penalty, objective=objective, distance=distance,
-                 dropped=len(dropped))
+    return Score(
+        cost=objective + penalty, objective=objective, distance=distance, dropped=len(dropped)
+    )
 
 
 def to_solution(
-    inst: Instance, routes: Routes, *, engine: str, status: str, wall: float, solutions: int,
+    inst: Instance,
+    routes: Routes,
+    *,
+    engine: str,
+    status: str,
+    wall: float,
+    solutions: int,
     partial: bool,
 ) -> Solution:
     out = []
@@ -69,9 +77,15 @@ def to_solution(
         d, t, load, _ = route_metrics(inst, v, stops)
         total_d += d
         total_t += t
-        out.append(RouteResult(courier_id=inst.courier_ids[v],
-                               stops=[inst.stop_ids[s] for s in stops],
-                               distance_meters=float(d), duration_seconds=float(t), load=load))
+        out.append(
+            RouteResult(
+                courier_id=inst.courier_ids[v],
+                stops=[inst.stop_ids[s] for s in stops],
+                distance_meters=float(d),
+                duration_seconds=float(t),
+                load=load,
+            )
+        )
     served = {s for r in routes for s in r}
     sc = score(inst, routes)
     return Solution(
@@ -81,6 +95,7 @@ def to_solution(
         total_duration_seconds=float(total_t),
         objective=round(sc.objective, 3),
         partial=partial,
-        solver=SolverInfo(engine=engine, status=status, wall_seconds=round(wall, 3),
-                          solutions=solutions),
+        solver=SolverInfo(
+            engine=engine, status=status, wall_seconds=round(wall, 3), solutions=solutions
+        ),
     )

@@ -17,7 +17,8 @@ def haversine_matrix(lat: FloatArray, lng: FloatArray) -> FloatArray:
     dphi = phi[:, None] - phi[None, :]
     dlam = lam[:, None] - lam[None, :]
     a = np.sin(dphi / 2) ** 2 + np.cos(phi)[:, None] * np.cos(phi)[None, :] * np.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    out: FloatArray = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return out
 
 
 def euclidean_matrix(x: FloatArray, y: FloatArray) -> FloatArray:

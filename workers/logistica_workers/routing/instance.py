@@ -60,8 +60,12 @@ class Instance:
 
 
 def _assemble(
-    base: npt.NDArray[np.float64], n: int, m: int, speed_mps: float,
-    service: IntArray, return_to_origin: bool,
+    base: npt.NDArray[np.float64],
+    n: int,
+    m: int,
+    speed_mps: float,
+    service: IntArray,
+    return_to_origin: bool,
 ) -> tuple[IntArray, IntArray]:
     """``base`` is over [origin, stops..., couriers...]; returns distance and time matrices."""
     size = n + m + 1
@@ -82,16 +86,19 @@ def _assemble(
 
 def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
     n, m = len(problem.stops), len(problem.couriers)
-    lat = np.array([problem.origin.lat] + [s.lat for s in problem.stops]
-                   + [c.lat for c in problem.couriers], dtype=np.float64)
-    lng = np.array([problem.origin.lng] + [s.lng for s in problem.stops]
-                   + [c.lng for c in problem.couriers], dtype=np.float64)
+    lat = np.array(
+        [problem.origin.lat] + [s.lat for s in problem.stops] + [c.lat for c in problem.couriers],
+        dtype=np.float64,
+    )
+    lng = np.array(
+        [problem.origin.lng] + [s.lng for s in problem.stops] + [c.lng for c in problem.couriers],
+        dtype=np.float64,
+    )
     base = haversine_matrix(lat, lng)
     service = np.zeros(n + m + 1, dtype=np.int64)
     service[:n] = [s.service_seconds for s in problem.stops]
     opts = problem.options
-    dist, t = _assemble(base, n, m, opts.speed_kmh / 3.6, service,
-                        opts.return_to_origin)
+    dist, t = _assemble(base, n, m, opts.speed_kmh / 3.6, service, opts.return_to_origin)
     node_zero = [0] * (m + 1)
     return Instance(
         kind="logistics",
@@ -108,7 +115,10 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
 
 
 def cvrp_instance(
-    xy: npt.NDArray[np.float64], demand: list[int], capacity: int, time_limit: float,
+    xy: npt.NDArray[np.float64],
+    demand: list[int],
+    capacity: int,
+    time_limit: float,
     names: list[str],
 ) -> Instance:
     """Classic CVRP: row 0 of ``xy`` is the depot; closed routes; rounded Euclidean costs."""

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from logistica_workers.api import Problem, Solution  # noqa: E402
+from logistica_workers.api import Problem, Solution
 
 
 def plot_solution(problem: Problem, solution: Solution, out: Path) -> None:
@@ -20,14 +20,24 @@ def plot_solution(problem: Problem, solution: Solution, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 8))
     cmap = plt.get_cmap("tab10")
     unassigned = set(solution.unassigned)
-    ax.scatter([s.lng for k, s in stops.items() if k not in unassigned],
-               [s.lat for k, s in stops.items() if k not in unassigned],
-               s=[20 + 2 * s.priority for k, s in stops.items() if k not in unassigned],
-               c="#444", zorder=3, label="stop (size = priority)")
+    ax.scatter(
+        [s.lng for k, s in stops.items() if k not in unassigned],
+        [s.lat for k, s in stops.items() if k not in unassigned],
+        s=[20 + 2 * s.priority for k, s in stops.items() if k not in unassigned],
+        c="#444",
+        zorder=3,
+        label="stop (size = priority)",
+    )
     if unassigned:
-        ax.scatter([stops[k].lng for k in unassigned], [stops[k].lat for k in unassigned],
-                   s=[20 + 2 * stops[k].priority for k in unassigned], facecolors="none",
-                   edgecolors="red", zorder=3, label="unassigned")
+        ax.scatter(
+            [stops[k].lng for k in unassigned],
+            [stops[k].lat for k in unassigned],
+            s=[20 + 2 * stops[k].priority for k in unassigned],
+            facecolors="none",
+            edgecolors="red",
+            zorder=3,
+            label="unassigned",
+        )
     o = problem.origin
     ax.scatter([o.lng], [o.lat], marker="s", s=120, c="black", zorder=4, label="origin")
     for i, route in enumerate(solution.routes):
@@ -39,14 +49,21 @@ def plot_solution(problem: Problem, solution: Solution, out: Path) -> None:
             xs.append(o.lng)
             ys.append(o.lat)
         ax.plot(xs[:2], ys[:2], linestyle=":", color=color)
-        ax.plot(xs[1:], ys[1:], color=color, linewidth=2,
-                label=f"{route.courier_id} ({route.distance_meters / 1000:.1f} km)")
+        ax.plot(
+            xs[1:],
+            ys[1:],
+            color=color,
+            linewidth=2,
+            label=f"{route.courier_id} ({route.distance_meters / 1000:.1f} km)",
+        )
         ax.scatter([c.lng], [c.lat], marker="^", s=80, color=color, zorder=4)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="best", fontsize="small")
-    ax.set_title(f"{len(solution.routes)} routes, {solution.total_distance_meters / 1000:.1f} km"
-                 + (" (partial)" if solution.partial else ""))
+    ax.set_title(
+        f"{len(solution.routes)} routes, {solution.total_distance_meters / 1000:.1f} km"
+        + (" (partial)" if solution.partial else "")
+    )
     fig.savefig(out, bbox_inches="tight")
     plt.close(fig)

@@ -8,8 +8,10 @@ solution so far is returned with ``partial: true``.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -48,8 +50,9 @@ def default_configs(inst: Instance, workers: int | None = None) -> list[EngineCo
 def _engine_main(conn: Connection, inst: Instance, cfg: EngineConfig, time_limit: float) -> None:
     StopFlag.install()
     try:
-        status = ENGINES[cfg.engine](inst, cfg, lambda routes: conn.send(("solution", routes)),
-                                     time_limit)
+        status = ENGINES[cfg.engine](
+            inst, cfg, lambda routes: conn.send(("solution", routes)), time_limit
+        )
         conn.send(("done", status))
     except Exception as exc:  # reported to the parent, which decides
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -57,18 +60,13 @@ def _engine_main(conn: Connection, inst: Instance, cfg: EngineConfig, time_limit
         conn.close()
 
 
-_CTX = None
-
-
-def _context() -> mp.context.BaseContext:
+@functools.cache
+def _context() -> mp.context.ForkServerContext:
     """forkserver: engine processes start fast with OR-Tools already imported, and never
     inherit the parent's threads or event loop."""
-    global _CTX
-    if _CTX is None:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["logistica_workers.routing.engines", "ortools", "pyvrp"])
-        _CTX = ctx
-    return _CTX
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["logistica_workers.routing.engines", "ortools", "pyvrp"])
+    return ctx
 
 
 class Portfolio:
@@ -95,8 +93,9 @@ class Portfolio:
         if self.best is None or sc.cost < self.best[0].cost:
             self.best = (sc, routes, engine)
             if self.on_progress:
-                self.on_progress(Progress(sc.objective, self.solutions,
-                                          time.monotonic() - started, engine))
+                self.on_progress(
+                    Progress(sc.objective, self.solutions, time.monotonic() - started, engine)
+                )
 
     def run(self) -> Solution:
         started = time.monotonic()
@@ -104,8 +103,9 @@ class Portfolio:
         procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]] = {}
         for cfg in self.configs:
             parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_engine_main, args=(child, self.inst, cfg,
-                                                          self.inst.time_limit), daemon=True)
+            proc = ctx.Process(
+                target=_engine_main, args=(child, self.inst, cfg, self.inst.time_limit), daemon=True
+            )
             proc.start()
             child.close()
             procs[parent] = (proc, cfg)
@@ -119,9 +119,9 @@ class Portfolio:
             now = time.monotonic()
             if interrupted_at is None and (self.stop_event.is_set() or now > deadline):
                 interrupted_at = now
-                for proc, _ in procs.values():
-                    if proc.is_alive() and proc.pid:
-                        os.kill(proc.pid, 15)
+                for running, _ in procs.values():
+                    if running.is_alive() and running.pid:
+                        os.kill(running.pid, signal.SIGTERM)
             if interrupted_at is not None and now - interrupted_at > STOP_GRACE_SECONDS:
                 break
             for conn in wait(open_conns, timeout=0.05):
@@ -141,10 +141,10 @@ class Portfolio:
                     finished.add(conn)
                 else:
                     errors.append(f"{label}: {payload}")
-        for conn, (proc, _) in procs.items():
-            if proc.is_alive():
-                proc.kill()
-            proc.join(1)
+        for conn, (engine_proc, _) in procs.items():
+            if engine_proc.is_alive():
+                engine_proc.kill()
+            engine_proc.join(1)
             conn.close()
         wall = time.monotonic() - started
         partial = interrupted_at is not None and self.stop_event.is_set()
@@ -153,10 +153,27 @@ class Portfolio:
                 raise RuntimeError("; ".join(errors))
             # nothing found in time: every stop unassigned, honestly marked partial
             routes: Routes = [[] for _ in range(self.inst.n_vehicles)]
-            return to_solution(self.inst, routes, engine="+".join(c.label for c in self.configs),
-                               status="NO_SOLUTION", wall=wall, solutions=0, partial=True)
-        sc, routes, engine = self.best
-        status = "INTERRUPTED" if partial else ("SUCCESS" if "SUCCESS" in statuses else
-                                                 (statuses[0] if statuses else "TIMEOUT"))
-        return to_solution(self.inst, routes, engine=engine, status=status, wall=wall,
-                           solutions=self.solutions, partial=partial)
+            return to_solution(
+                self.inst,
+                routes,
+                engine="+".join(c.label for c in self.configs),
+                status="NO_SOLUTION",
+                wall=wall,
+                solutions=0,
+                partial=True,
+            )
+        _, routes, engine = self.best
+        status = (
+            "INTERRUPTED"
+            if partial
+            else ("SUCCESS" if "SUCCESS" in statuses else (statuses[0] if statuses else "TIMEOUT"))
+        )
+        return to_solution(
+            self.inst,
+            routes,
+            engine=engine,
+            status=status,
+            wall=wall,
+            solutions=self.solutions,
+            partial=partial,
+        )

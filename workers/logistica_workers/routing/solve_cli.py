@@ -36,16 +36,32 @@ def load_problem(path: Path) -> Problem:
 
 
 class TerminalProgress:
-    """One live status line on a terminal; silent when stderr is not a terminal."""
+    """A live status line on a terminal; elsewhere (logs, pods) one JSON line per improvement."""
 
     def __init__(self) -> None:
         self.live = sys.stderr.isatty()
 
     def __call__(self, p: Progress) -> None:
         if self.live:
-            sys.stderr.write(f"\r  best {p.best_objective:,.1f}  solutions {p.solutions}"
-                             f"  {p.elapsed:5.1f}s  [{p.engine}]\x1b[K")
-            sys.stderr.flush()
+            line = (
+                f"\r  best {p.best_objective:,.1f}  solutions {p.solutions}"
+                f"  {p.elapsed:5.1f}s  [{p.engine}]\x1b[K"
+            )
+        else:
+            line = (
+                json.dumps(
+                    {
+                        "event": "progress",
+                        "bestObjective": round(p.best_objective, 3),
+                        "solutions": p.solutions,
+                        "elapsedSeconds": round(p.elapsed, 3),
+                        "engine": p.engine,
+                    }
+                )
+                + "\n"
+            )
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
     def done(self) -> None:
         if self.live:
@@ -105,8 +121,10 @@ def run(args: argparse.Namespace) -> int:
         from logistica_workers.routing.plot import plot_solution
 
         plot_solution(problem, solution, args.plot)
-    summary = (f"{len(solution.routes)} routes, {solution.total_distance_meters:,.0f} m, "
-               f"{len(solution.unassigned)} unassigned, objective {solution.objective:,.1f}"
-               + (" (partial)" if solution.partial else ""))
+    summary = (
+        f"{len(solution.routes)} routes, {solution.total_distance_meters:,.0f} m, "
+        f"{len(solution.unassigned)} unassigned, objective {solution.objective:,.1f}"
+        + (" (partial)" if solution.partial else "")
+    )
     print(f"logistica solve: {summary}", file=sys.stderr)
     return 0

@@ -42,6 +42,7 @@ async def serve(
     flush: Callable[[ShutdownClock], Awaitable[None]],
     started: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
+    before_drain: Callable[[], None] | None = None,
 ) -> int:
     budget = budget_seconds(grace_seconds())
     delay = propagation_delay(budget)
@@ -74,6 +75,8 @@ async def serve(
         await asyncio.sleep(delay)  # deliberate: load balancers stop sending meanwhile
     with clock.phase("drain"):
         worker.accepting = False
+        if before_drain:
+            before_drain()  # e.g. ask running solves for their best solution now
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
     await flush(clock)
     clock.summary()

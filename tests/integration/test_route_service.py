@@ -1,0 +1,165 @@
+"""POST /route over HTTP: answers, errors naming fields, limits, sharing, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from logistica_workers.routing.service import RouteSettings, run_route
+from tests.support.feasibility import check
+from tests.support.ingest import wait_ready
+from tests.support.problems import city_problem
+
+
+@pytest.fixture(autouse=True)
+def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
+
+
+class Server:
+    def __init__(self, url: str, stop: asyncio.Event, task: asyncio.Task[int]) -> None:
+        self.url, self.stop, self.task = url, stop, task
+
+
+async def start(settings: RouteSettings) -> Server:
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_route("127.0.0.1", 0, settings, port.set_result, stop))
+    server = Server(f"http://127.0.0.1:{await asyncio.wait_for(port, 10)}", stop, task)
+    await wait_ready(server.url, 10)
+    return server
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    s = await start(
+        RouteSettings(max_concurrent=2, default_time_limit=1, max_time_limit=2, max_stops=50)
+    )
+    yield s
+    s.stop.set()
+    assert await asyncio.wait_for(s.task, 30) == 0
+
+
+async def post(
+    url: str, doc: Any, content_type: str = "application/json", raw: bytes | None = None
+) -> tuple[int, dict[str, str], Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{url}/route",
+            data=raw if raw is not None else json.dumps(doc).encode(),
+            headers={"Content-Type": content_type},
+        ) as resp,
+    ):
+        return resp.status, dict(resp.headers), await resp.json()
+
+
+async def test_solves_a_problem(server: Server) -> None:
+    doc = city_problem(12, 2, seed=5)
+    status, headers, sol = await post(server.url, doc)
+    assert status == 200
+    assert check(doc, sol) == []
+    assert set(sol) >= {
+        "routes",
+        "unassigned",
+        "totalDistanceMeters",
+        "totalDurationSeconds",
+        "objective",
+        "partial",
+        "solver",
+    }
+    assert headers["X-Time-Limit-Seconds"] == "1"  # the problem asked for 1 s
+
+
+async def test_time_limit_is_capped(server: Server) -> None:
+    doc = city_problem(5, 1, seed=1, time_limit=600)
+    status, headers, sol = await post(server.url, doc)
+    assert status == 200
+    assert headers["X-Time-Limit-Seconds"] == "2"
+    assert sol["solver"]["wallSeconds"] < 10
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "field"),
+    [
+        (lambda d: d.pop("couriers"), 422, "couriers"),
+        (lambda d: d.update(couriers=[]), 422, "couriers"),
+        (lambda d: d["stops"][2].update(lat=-91), 422, "stops[2].lat"),
+        (lambda d: d["origin"].update(lng=200), 422, "origin.lng"),
+        (lambda d: d["stops"][0].pop("priority"), 422, "stops[0].priority"),
+        (lambda d: d["couriers"][0].update(capacity=0), 422, "couriers[0].capacity"),
+        (lambda d: d.update(stops=d["stops"] * 20), 413, "stops"),
+    ],
+)
+async def test_invalid_problems_name_the_field(
+    server: Server, mutate: Any, status: int, field: str
+) -> None:
+    doc = city_problem(3, 1, seed=2)
+    mutate(doc)
+    got, _, reply = await post(server.url, doc)
+    assert got == status
+    assert field in reply["message"]
+    if status == 422:
+        assert any(e["field"] == field for e in reply["errors"])
+
+
+async def test_bad_json_and_media_type(server: Server) -> None:
+    assert (await post(server.url, None, raw=b"{oops"))[0] == 400
+    assert (await post(server.url, {}, content_type="text/plain"))[0] == 415
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/route") as resp:
+        assert resp.status == 405
+
+
+async def test_busy_beyond_the_concurrency_limit_and_identical_requests_share() -> None:
+    s = await start(RouteSettings(max_concurrent=1, default_time_limit=2, max_time_limit=2))
+    try:
+        same = city_problem(20, 2, seed=8, time_limit=2)
+        other = city_problem(20, 2, seed=9, time_limit=2)
+        first = asyncio.create_task(post(s.url, same))
+        await asyncio.sleep(0)  # let it be the one solve running
+        async with aiohttp.ClientSession() as http:
+
+            async def active() -> int:
+                async with http.get(f"{s.url}/readyz") as r:
+                    return int((await r.json())["activeSolves"])
+
+            while await active() < 1:
+                await asyncio.sleep(0.01)
+        # while it runs: an identical request joins it, a different one is turned away
+        second, busy = await asyncio.gather(post(s.url, same), post(s.url, other))
+        one = await first
+        assert busy[0] == 503
+        assert busy[1]["Retry-After"]
+        assert one[0] == second[0] == 200
+        assert one[2] == second[2]
+        async with aiohttp.ClientSession() as http, http.get(f"{s.url}/metrics") as r:
+            assert "logistica_route_shared_solves_total 1.0" in await r.text()
+    finally:
+        s.stop.set()
+        assert await s.task == 0
+
+
+async def test_sigterm_returns_the_best_so_far_to_running_requests() -> None:
+    s = await start(RouteSettings(max_concurrent=1, default_time_limit=10, max_time_limit=10))
+    doc = city_problem(60, 3, seed=4, capacity=30, time_limit=10)
+    request = asyncio.create_task(post(s.url, doc))
+    async with aiohttp.ClientSession() as http:
+        while True:  # until the running solve has a solution to give back
+            async with http.get(f"{s.url}/readyz") as r:
+                if (await r.json())["solutionsFound"] >= 1:
+                    break
+            await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    s.stop.set()
+    status, _, sol = await request
+    assert status == 200
+    assert sol["partial"] is True
+    assert check(doc, sol) == []
+    assert loop.time() - t0 < 3
+    assert await s.task == 0
