@@ -57,6 +57,8 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"logistica dev: invalid sources: {exc}", file=sys.stderr)
         return 2
     setup_logging()
+    # no load balancer to wait for on one machine: Ctrl-C stops at once (still gracefully)
+    os.environ.setdefault("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
     data_dir = args.data_dir or default_data_dir()
     pg = EmbeddedPostgres(data_dir, port=int(os.environ.get("LOGISTICA_DEV_PG_PORT", "54329")))
     try:
