@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", help="watch only this namespace")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
-    p.set_defaults(handler=_not_implemented("operator"))
+    p.set_defaults(handler=commands.operator)
 
     p = sub.add_parser(
         "ingest",

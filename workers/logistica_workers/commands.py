@@ -90,3 +90,13 @@ def route(args: argparse.Namespace) -> int:
         return fail("route", str(exc))
     setup_logging()
     return asyncio.run(run_route(args.host, args.port, settings))
+
+
+def operator(args: argparse.Namespace) -> int:
+    """The only place worker code reaches the operator package."""
+    try:
+        from logistica_operator.main import run
+    except ValueError as exc:  # a bad setting in the environment
+        return fail("operator", str(exc))
+    setup_logging()
+    return run(args.namespace, args.all_namespaces)

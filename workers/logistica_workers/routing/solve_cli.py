@@ -70,7 +70,18 @@ class TerminalProgress:
 
 def run(args: argparse.Namespace) -> int:
     if args.routingjob:
-        return _fail("--routingjob: not implemented yet (the operator issue)", 3)
+        from logistica_workers.routing.routingjob import RoutingJobError, solve_routingjob
+
+        try:
+            solution = solve_routingjob(args.routingjob, args.time_limit)
+        except RoutingJobError as exc:
+            return _fail(str(exc))
+        print(
+            f"logistica solve: {args.routingjob}: {len(solution.routes)} routes, "
+            f"{len(solution.unassigned)} unassigned" + (" (partial)" if solution.partial else ""),
+            file=sys.stderr,
+        )
+        return 0
     if args.file is None:
         return _fail("give a problem FILE (JSON or .vrp)")
     if not args.file.exists():

@@ -1,0 +1,47 @@
+"""``logistica operator``: run the kopf operator with logistica's handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from logistica_operator import kube
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = "logistica.dev/operator"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="logistica.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="logistica.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.peering.priority = int(os.environ.get("LOGISTICA_PEERING_PRIORITY", "100"))
+    # the Kubernetes client is synchronous: give its calls enough threads
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="kube")
+    )
+    await asyncio.to_thread(kube.load_config)
+
+
+def run(namespaces: list[str] | None, all_namespaces: bool) -> int:
+    from logistica_operator import routing_jobs, webhook_sources  # noqa: F401 - registers handlers
+
+    env_ns = [n for n in os.environ.get("LOGISTICA_WATCH_NAMESPACES", "").split(",") if n]
+    namespaces = namespaces or ([] if all_namespaces else env_ns)
+    peering = os.environ.get("LOGISTICA_PEERING", "logistica")
+    port = int(os.environ.get("LOGISTICA_OPERATOR_HEALTH_PORT", "8090"))
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=not peering,
+        peering_name=peering or None,
+        liveness_endpoint=f"http://0.0.0.0:{port}/healthz",
+    )
+    return 0

@@ -1,0 +1,158 @@
+"""WebhookSource -> ingest Deployment, Service and PodDisruptionBudget, with status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from logistica_operator import kube
+from logistica_operator.builders import endpoint, ingest_objects, ingest_service_name
+from logistica_operator.conditions import set_condition
+from logistica_operator.config import OperatorConfig
+from logistica_operator.names import MANAGED_BY, SOURCE_LABEL, spec_hash
+from logistica_workers.api import API_GROUP, API_VERSION, WebhookSourceSpec, describe_errors
+
+PLURAL = "webhooksources"
+CONFIG = OperatorConfig()
+
+
+async def _secret_condition(spec: WebhookSourceSpec, namespace: str) -> tuple[bool, str, str]:
+    secret = await kube.get("v1", "Secret", spec.secret_ref.name, namespace)
+    if secret is None:
+        return False, "SecretNotFound", f"Secret {spec.secret_ref.name} does not exist"
+    keys = sorted({*(secret.get("data") or {}), *(secret.get("stringData") or {})})
+    if not keys:
+        return False, "SecretEmpty", f"Secret {spec.secret_ref.name} has no keys"
+    return True, "KeysFound", f"{len(keys)} signing key(s): {', '.join(keys)}"
+
+
+async def reconcile(body: kopf.Body | dict[str, Any], *, apply: bool) -> dict[str, Any]:
+    """Converge owned objects (when ``apply``) and compute the status to write."""
+    meta = body["metadata"]
+    name, namespace, generation = meta["name"], meta["namespace"], meta.get("generation", 0)
+    status = dict(body.get("status") or {})
+    conditions = status.get("conditions") or []
+    transitions: list[tuple[str, bool, str, str]] = []
+
+    def cond(type_: str, ok: bool, reason: str, message: str) -> None:
+        nonlocal conditions
+        conditions, changed = set_condition(conditions, type_, ok, reason, message, generation)
+        if changed:
+            transitions.append((type_, ok, reason, message))
+
+    try:
+        spec = WebhookSourceSpec.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as exc:
+        cond("Ready", False, "InvalidSpec", str(describe_errors(exc, prefix="spec")))
+        return _finish(
+            body, {"conditions": conditions, "observedGeneration": generation}, transitions
+        )
+
+    ok, reason, message = await _secret_condition(spec, namespace)
+    cond("SecretResolved", ok, reason, message)
+    if apply:
+        for obj in ingest_objects(name, namespace, meta["uid"], spec, CONFIG):
+            await kube.apply(obj)
+        if spec.replicas <= 1:
+            await kube.delete(
+                "policy/v1", "PodDisruptionBudget", ingest_service_name(name), namespace
+            )
+    deployment = await kube.get("apps/v1", "Deployment", ingest_service_name(name), namespace)
+    ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
+    if spec.replicas == 0:
+        cond("Available", False, "ScaledToZero", "spec.replicas is 0")
+    elif ready >= 1:
+        cond("Available", True, "MinimumReplicasAvailable", f"{ready}/{spec.replicas} ready")
+    else:
+        cond("Available", False, "NoReadyReplicas", f"0/{spec.replicas} ready")
+    secret_ok = ok
+    available = spec.replicas > 0 and ready >= 1
+    if secret_ok and available:
+        cond("Ready", True, "Ready", "accepting webhooks")
+    else:
+        cond(
+            "Ready",
+            False,
+            "SecretUnresolved" if not secret_ok else "Unavailable",
+            message if not secret_ok else "no ready ingest worker",
+        )
+    return _finish(
+        body,
+        {
+            "observedGeneration": generation,
+            "endpoint": endpoint(name, namespace),
+            "readyReplicas": ready,
+            "replicas": spec.replicas,
+            "replicasSummary": f"{ready}/{spec.replicas}",
+            "specHash": spec_hash(spec.model_dump(mode="json", by_alias=True)),
+            "conditions": conditions,
+        },
+        transitions,
+    )
+
+
+def _finish(
+    body: Any, status: dict[str, Any], transitions: list[tuple[str, bool, str, str]]
+) -> dict[str, Any]:
+    for type_, ok, reason, message in transitions:
+        (kopf.info if ok else kopf.warn)(body, reason=reason, message=f"{type_}: {message}")
+    return status
+
+
+def _changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    old = old or {}
+    return any(old.get(k) != v for k, v in new.items())
+
+
+@kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
+@kopf.on.create(API_GROUP, API_VERSION, PLURAL)
+@kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
+async def converge(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    new = await reconcile(body, apply=True)
+    if _changed(body.get("status"), new):
+        patch.status.update(new)
+
+
+@kopf.timer(
+    API_GROUP,
+    API_VERSION,
+    PLURAL,
+    interval=CONFIG.resync_seconds,
+    initial_delay=CONFIG.resync_seconds,
+    idle=CONFIG.resync_seconds,
+)
+async def resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Repairs drift in owned objects and notices Secrets created, emptied or deleted later."""
+    new = await reconcile(body, apply=True)
+    if _changed(body.get("status"), new):
+        patch.status.update(new)
+
+
+@kopf.on.event(
+    "apps",
+    "v1",
+    "deployments",
+    labels={"app.kubernetes.io/managed-by": MANAGED_BY, SOURCE_LABEL: kopf.PRESENT},
+)
+async def deployment_changed(
+    body: kopf.Body,
+    namespace: str | None,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
+    """Ready replicas changed: refresh the owner's status at once, without re-applying."""
+    if namespace is None:
+        return
+    owner = body.get("metadata", {}).get("labels", {}).get(SOURCE_LABEL)
+    if not owner:
+        return
+    source = await kube.get(f"{API_GROUP}/{API_VERSION}", "WebhookSource", owner, namespace)
+    if source is None:
+        return
+    new = await reconcile(source, apply=False)
+    if _changed(source.get("status"), new):
+        await kube.patch_status(PLURAL, owner, namespace, new)
+        logger.debug("status refreshed from deployment", extra={"source": owner})

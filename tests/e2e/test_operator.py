@@ -1,0 +1,401 @@
+"""The operator end to end: kubectl-apply-style objects in, running workers, signed webhooks in
+Postgres, solver Jobs with results in status — on a real kube-apiserver with the pod runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from kubernetes import client
+
+from logistica_workers.api import API_GROUP, API_VERSION
+from logistica_workers.db.migrate import migrate
+from tests.e2e.operator_harness import OperatorProcess, custom, eventually, get_cr
+from tests.e2e.pod_runner import PodRunner
+from tests.platform.kube import ControlPlane
+from tests.platform.kubeclient import api_client, install_crds
+from tests.support.feasibility import check
+from tests.support.ingest import signed, source
+from tests.support.problems import city_problem
+
+NS = "ops"
+
+
+class Env:
+    def __init__(
+        self, api: client.ApiClient, runner: PodRunner, operator: OperatorProcess, dsn: str
+    ) -> None:
+        self.api, self.runner, self.operator, self.dsn = api, runner, operator, dsn
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.batch = client.BatchV1Api(api)
+
+    def diagnostics(self) -> str:
+        return (
+            f"operator log:\n{self.operator.tail()}\npod runner errors: "
+            f"{self.runner.errors[-5:]}\n{self.runner.pod_logs()[-4000:]}"
+        )
+
+    def create(self, plural: str, body: dict[str, Any]) -> None:
+        custom(self.api).create_namespaced_custom_object(API_GROUP, API_VERSION, NS, plural, body)
+
+    def patch(self, plural: str, name: str, body: dict[str, Any]) -> None:
+        custom(self.api).patch_namespaced_custom_object(
+            API_GROUP, API_VERSION, NS, plural, name, body
+        )
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        return get_cr(self.api, plural, NS, name)
+
+    def wait(self, what: str, check: Any, timeout: float = 60) -> Any:
+        return eventually(check, timeout, what, self.diagnostics)
+
+
+@pytest.fixture(scope="module")
+def env(
+    control_plane: ControlPlane, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
+    asyncio.run(migrate(database_url))
+    api = api_client(control_plane.kubeconfig)
+    install_crds(api)
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": NS}})
+    core.create_namespaced_secret(
+        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": database_url}}
+    )
+    work = tmp_path_factory.mktemp("operator")
+    runner = PodRunner(api, NS, work / "pods", control_plane.url, str(control_plane.pki.ca_cert))
+    runner.start()
+    operator = OperatorProcess(
+        control_plane, NS, work / "operator.log", LOGISTICA_SOLVER_CONCURRENCY="1"
+    )
+    operator.start()
+    e = Env(api, runner, operator, database_url)
+    try:
+        yield e
+    finally:
+        operator.stop()
+        runner.stop()
+        api.close()
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next(
+        (c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), None
+    )
+
+
+def whs(name: str, secret: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "WebhookSource",
+        "metadata": {"name": name},
+        "spec": {
+            "provider": "github",
+            "secretRef": {"name": secret},
+            "replicas": 1,
+            "terminationGracePeriodSeconds": 10,
+            **spec,
+        },
+    }
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+        return r.status
+
+
+def post_signed(env: Env, deployment: str, name: str, key: str, doc: dict[str, Any]) -> int:
+    url = env.runner.url(deployment)
+    assert url, "no ready pod"
+    body, headers = signed(source(name, "github", {"k": key}), doc)
+    return asyncio.run(_post(f"{url}/ingest/{name}", body, headers))
+
+
+def stored_ids(dsn: str, source_name: str) -> set[str]:
+    async def q() -> set[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT event_id FROM external_events WHERE namespace=$1 AND source=$2",
+                NS,
+                source_name,
+            )
+            return {r["event_id"] for r in rows}
+        finally:
+            await conn.close()
+
+    return asyncio.run(q())
+
+
+def test_webhooksource_becomes_ready_and_stores_signed_events(env: Env) -> None:
+    env.core.create_namespaced_secret(
+        NS, {"metadata": {"name": "gh"}, "stringData": {"first": "key-one"}}
+    )
+    env.create("webhooksources", whs("github", "gh"))
+    obj = env.wait(
+        "Ready=True",
+        lambda: (
+            (o := env.get("webhooksources", "github"))
+            and (condition(o, "Ready") or {}).get("status") == "True"
+            and o
+        ),
+    )
+    st = obj["status"]
+    assert st["endpoint"] == "http://github-ingest.ops.svc:80/ingest/github"
+    assert st["observedGeneration"] == obj["metadata"]["generation"]
+    assert (condition(obj, "SecretResolved") or {})["status"] == "True"
+    assert st["readyReplicas"] == 1
+    status = post_signed(env, "github-ingest", "github", "key-one", {"order": 1})
+    assert status == 202
+    assert len(stored_ids(env.dsn, "github")) == 1
+    dep = env.apps.read_namespaced_deployment("github-ingest", NS)
+    owner = dep.metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.controller) == ("WebhookSource", "github", True)
+    svc = env.core.read_namespaced_service("github-ingest", NS)
+    assert svc.metadata.owner_references[0].uid == obj["metadata"]["uid"]
+    labels = dep.metadata.labels
+    assert labels["app.kubernetes.io/managed-by"] == "logistica-operator"
+    pod = dep.spec.template.spec
+    assert pod.termination_grace_period_seconds == 10
+    env_vars = {e.name: e.value for e in pod.containers[0].env}
+    assert env_vars["LOGISTICA_GRACE_SECONDS"] == "10"
+    assert pod.containers[0].volume_mounts[0].read_only is True
+
+
+def test_rotated_secret_is_used_without_restart(env: Env) -> None:
+    pods_before = [p.proc.pid for p in env.runner.deployments["github-ingest"][1]]
+    env.core.patch_namespaced_secret("gh", NS, {"stringData": {"second": "key-two"}})
+    env.wait(
+        "new key accepted",
+        lambda: post_signed(env, "github-ingest", "github", "key-two", {"rotated": True}) == 202,
+        30,
+    )
+    assert post_signed(env, "github-ingest", "github", "key-one", {"old": True}) == 202
+    env.core.replace_namespaced_secret(
+        "gh", NS, {"metadata": {"name": "gh"}, "stringData": {"second": "key-two"}}
+    )
+    env.wait(
+        "old key refused",
+        lambda: post_signed(env, "github-ingest", "github", "key-one", {"gone": True}) == 401,
+        30,
+    )
+    assert [p.proc.pid for p in env.runner.deployments["github-ingest"][1]] == pods_before
+
+
+def test_missing_secret_is_a_condition_not_a_crash(env: Env) -> None:
+    env.create("webhooksources", whs("nosecret", "does-not-exist"))
+    obj = env.wait(
+        "SecretResolved=False",
+        lambda: (
+            (o := env.get("webhooksources", "nosecret"))
+            and (condition(o, "SecretResolved") or {}).get("reason") == "SecretNotFound"
+            and o
+        ),
+    )
+    assert (condition(obj, "Ready") or {})["status"] == "False"
+    env.core.create_namespaced_secret(
+        NS, {"metadata": {"name": "does-not-exist"}, "stringData": {"k": "v"}}
+    )
+    env.wait(
+        "Ready after the Secret appears",
+        lambda: (
+            (condition(env.get("webhooksources", "nosecret"), "Ready") or {}).get("status")
+            == "True"
+        ),
+    )
+    events = env.core.list_namespaced_event(NS, field_selector="involvedObject.name=nosecret")
+    reasons = {e.reason for e in events.items}
+    assert {"SecretNotFound", "KeysFound"} <= reasons
+
+
+def test_spec_change_rolls_the_workers_and_drift_is_repaired(env: Env) -> None:
+    before = env.apps.read_namespaced_deployment("github-ingest", NS)
+    old_hash = before.spec.template.metadata.annotations["logistica.dev/spec-hash"]
+    env.patch("webhooksources", "github", {"spec": {"replicas": 2, "toleranceSeconds": 60}})
+    dep = env.wait(
+        "rolled",
+        lambda: (
+            (d := env.apps.read_namespaced_deployment("github-ingest", NS))
+            and d.spec.template.metadata.annotations["logistica.dev/spec-hash"] != old_hash
+            and d
+        ),
+    )
+    assert dep.spec.replicas == 2
+    pdb = env.wait(
+        "PDB",
+        lambda: client.PolicyV1Api(env.api).read_namespaced_pod_disruption_budget(
+            "github-ingest", NS
+        ),
+    )
+    assert pdb.metadata.owner_references[0].name == "github"
+    env.wait(
+        "Ready with 2 replicas",
+        lambda: env.get("webhooksources", "github")["status"].get("replicasSummary") == "2/2",
+        60,
+    )
+    # drift: someone scales the Deployment by hand; the operator puts it back
+    env.apps.patch_namespaced_deployment("github-ingest", NS, {"spec": {"replicas": 5}})
+    env.wait(
+        "drift repaired",
+        lambda: env.apps.read_namespaced_deployment("github-ingest", NS).spec.replicas == 2,
+    )
+
+
+def rj(name: str, doc: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    problem = {"origin": doc["origin"], "stops": doc["stops"], "couriers": doc["couriers"]}
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "RoutingJob",
+        "metadata": {"name": name},
+        "spec": {"problem": problem, "options": doc["options"], **spec},
+    }
+
+
+def test_routingjob_runs_to_succeeded_with_a_feasible_result(env: Env) -> None:
+    doc = city_problem(25, 3, seed=21, capacity=12, time_limit=2)
+    env.create("routingjobs", rj("first", doc))
+    obj = env.wait(
+        "Succeeded",
+        lambda: (
+            (o := env.get("routingjobs", "first"))
+            and o.get("status", {}).get("phase") in ("Succeeded", "Failed")
+            and o
+        ),
+        90,
+    )
+    st = obj["status"]
+    assert st["phase"] == "Succeeded", st
+    assert (st["stops"], st["couriers"]) == (25, 3)
+    assert check(doc, st["result"]) == []
+    assert st["result"]["partial"] is False
+    assert st["progress"]["solutionsFound"] >= 1
+    job = env.batch.read_namespaced_job(st["jobName"], NS)
+    assert job.metadata.owner_references[0].name == "first"
+    assert job.spec.backoff_limit == 1
+    assert job.spec.active_deadline_seconds == 2 * 2 + 120
+    assert job.spec.template.spec.service_account_name == "logistica-solver"
+    role = client.RbacAuthorizationV1Api(env.api).read_namespaced_role("logistica-solver", NS)
+    assert [(r.resources, r.verbs) for r in role.rules] == [
+        (["routingjobs"], ["get"]),
+        (["routingjobs/status"], ["patch"]),
+    ]
+
+
+def test_queue_runs_in_order_under_concurrency_one(env: Env) -> None:
+    names = ["q1", "q2", "q3"]
+    for i, name in enumerate(names):
+        env.create("routingjobs", rj(name, city_problem(15, 2, seed=30 + i, time_limit=2)))
+    seen_queued = set()
+    max_running = 0
+
+    def all_done() -> bool:
+        nonlocal max_running
+        phases = {n: env.get("routingjobs", n).get("status", {}).get("phase") for n in names}
+        seen_queued.update(n for n, p in phases.items() if p == "Queued")
+        max_running = max(max_running, sum(p == "Running" for p in phases.values()))
+        return all(p == "Succeeded" for p in phases.values())
+
+    env.wait("all three succeeded", all_done, 120)
+    assert max_running == 1
+    assert seen_queued >= {"q3"}
+    starts = [env.get("routingjobs", n)["status"]["startTime"] for n in names]
+    assert starts == sorted(starts)  # oldest first
+
+
+def test_suspend_keeps_a_partial_result_and_unsuspend_completes(env: Env) -> None:
+    doc = city_problem(120, 4, seed=40, capacity=40, time_limit=60)
+    env.create("routingjobs", rj("long", doc))
+    env.wait(
+        "solving with progress",
+        lambda: (
+            env.get("routingjobs", "long")
+            .get("status", {})
+            .get("progress", {})
+            .get("solutionsFound", 0)
+            >= 1
+        ),
+        90,
+    )
+    env.patch("routingjobs", "long", {"spec": {"suspend": True}})
+    obj = env.wait(
+        "partial result",
+        lambda: (
+            (o := env.get("routingjobs", "long"))
+            and o["status"].get("phase") == "Suspended"
+            and (o["status"].get("result") or {}).get("partial")
+            and o
+        ),
+        60,
+    )
+    assert check(doc, obj["status"]["result"]) == []
+    first_job = obj["status"]["jobName"]
+    env.wait("solver exited cleanly", lambda: env.runner.exit_codes.get(first_job) == 0, 30)
+    env.patch(
+        "routingjobs", "long", {"spec": {"suspend": False, "options": {"timeLimitSeconds": 3}}}
+    )
+    obj = env.wait(
+        "completes",
+        lambda: (
+            (o := env.get("routingjobs", "long")) and o["status"].get("phase") == "Succeeded" and o
+        ),
+        120,
+    )
+    assert obj["status"]["jobName"] != first_job
+    assert obj["status"]["result"]["partial"] is False
+    assert check(doc, obj["status"]["result"]) == []
+
+
+def test_operator_killed_and_restarted_makes_no_duplicates(env: Env) -> None:
+    env.core.create_namespaced_secret(
+        NS, {"metadata": {"name": "restart"}, "stringData": {"k": "v"}}
+    )
+    env.create("webhooksources", whs("restart", "restart"))
+    env.create("routingjobs", rj("restart", city_problem(10, 2, seed=50, time_limit=2)))
+    env.operator.kill()  # mid-reconcile, quite likely
+    env.operator.start()
+    env.wait(
+        "source ready",
+        lambda: (
+            (condition(env.get("webhooksources", "restart"), "Ready") or {}).get("status") == "True"
+        ),
+        60,
+    )
+    env.wait(
+        "job done",
+        lambda: env.get("routingjobs", "restart")["status"].get("phase") == "Succeeded",
+        90,
+    )
+    deps = env.apps.list_namespaced_deployment(
+        NS, label_selector="logistica.dev/webhooksource=restart"
+    ).items
+    jobs = env.batch.list_namespaced_job(
+        NS, label_selector="logistica.dev/routingjob=restart"
+    ).items
+    assert len(deps) == 1
+    assert len(jobs) == 1
+    # earlier objects' status survived the restart
+    assert env.get("routingjobs", "first")["status"]["phase"] == "Succeeded"
+    assert (condition(env.get("webhooksources", "github"), "Ready") or {})["status"] == "True"
+
+
+def test_routingjob_result_in_postgres(env: Env) -> None:
+    async def q() -> list[Any]:
+        conn = await asyncpg.connect(env.dsn)
+        try:
+            return list(
+                await conn.fetch(
+                    "SELECT name, partial, solution FROM routing_results WHERE name = 'first'"
+                )
+            )
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(q())
+    assert rows and rows[0]["partial"] is False
+    assert json.loads(rows[0]["solution"])["routes"]

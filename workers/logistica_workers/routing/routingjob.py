@@ -1,0 +1,157 @@
+"""``logistica solve --routingjob NAMESPACE/NAME``: the solver Job's process.
+
+Reads the RoutingJob (its problem inline, or the ConfigMap key the operator mounted at
+``$LOGISTICA_PROBLEM_FILE``), solves with progress written to ``status.progress`` (at most once
+a second), and writes the solution to ``status.result`` (and ``routing_results`` when
+``$LOGISTICA_DATABASE_URL`` is set). SIGTERM (suspend, deadline, eviction) stops the search and
+the best solution so far is written with ``partial: true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from kubernetes import client, config
+from pydantic import ValidationError
+
+from logistica_workers.api import (
+    API_GROUP,
+    API_VERSION,
+    Problem,
+    RoutingJobSpec,
+    Solution,
+    describe_errors,
+)
+from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.portfolio import Portfolio, Progress
+
+log = logging.getLogger("logistica.solve")
+PLURAL = "routingjobs"
+
+
+class RoutingJobError(Exception):
+    pass
+
+
+def _load_kube_config() -> None:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def load_problem(spec: RoutingJobSpec) -> Problem:
+    inline = spec.inline_problem()
+    if inline is not None:
+        return inline
+    path = os.environ.get("LOGISTICA_PROBLEM_FILE")
+    if not path:
+        raise RoutingJobError("spec.problemFrom is set but LOGISTICA_PROBLEM_FILE is not")
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise RoutingJobError(f"cannot read the problem from {path}: {exc}") from None
+    try:
+        problem = Problem.model_validate(doc)
+    except ValidationError as exc:
+        raise RoutingJobError(f"{path}: {describe_errors(exc)}") from None
+    return problem.model_copy(update={"options": spec.options})  # the RoutingJob's options win
+
+
+class StatusWriter:
+    def __init__(self, namespace: str, name: str, min_interval: float = 1.0) -> None:
+        self.api = client.CustomObjectsApi()
+        self.namespace, self.name = namespace, name
+        self.min_interval = min_interval
+        self._last = 0.0
+
+    def patch(self, status: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object_status(
+            API_GROUP, API_VERSION, self.namespace, PLURAL, self.name, {"status": status}
+        )
+
+    def progress(self, p: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last < self.min_interval:
+            return
+        self._last = now
+        try:
+            self.patch(
+                {
+                    "progress": {
+                        "bestObjective": round(p.best_objective, 3),
+                        "solutionsFound": p.solutions,
+                        "elapsedSeconds": round(p.elapsed, 3),
+                    }
+                }
+            )
+        except client.ApiException as exc:  # progress is best effort; the result is not
+            log.warning("progress not written", extra={"status": exc.status})
+
+
+async def store_result(dsn: str, rj: dict[str, Any], solution: Solution) -> None:
+    meta = rj["metadata"]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """INSERT INTO routing_results (namespace, name, uid, generation, partial,
+                 total_distance_meters, total_duration_seconds, objective, solution)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)""",
+            meta["namespace"],
+            meta["name"],
+            meta["uid"],
+            int(meta.get("generation", 0)),
+            solution.partial,
+            solution.total_distance_meters,
+            solution.total_duration_seconds,
+            solution.objective,
+            solution.model_dump_json(by_alias=True),
+        )
+    finally:
+        await conn.close()
+
+
+def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
+    namespace, _, name = ref.partition("/")
+    if not namespace or not name:
+        raise RoutingJobError(f"--routingjob takes NAMESPACE/NAME, got {ref!r}")
+    _load_kube_config()
+    writer = StatusWriter(namespace, name)
+    try:
+        rj: dict[str, Any] = dict(
+            writer.api.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, name)
+        )  # type: ignore[call-overload]
+    except client.ApiException as exc:
+        raise RoutingJobError(f"cannot read RoutingJob {ref}: {exc.status} {exc.reason}") from None
+    try:
+        spec = RoutingJobSpec.model_validate(rj.get("spec"))
+    except ValidationError as exc:
+        raise RoutingJobError(str(describe_errors(exc, prefix="spec"))) from None
+    problem = load_problem(spec)
+    portfolio = Portfolio(from_problem(problem, time_limit), on_progress=writer.progress)
+    signal.signal(signal.SIGTERM, lambda *_: portfolio.stop())
+    signal.signal(signal.SIGINT, lambda *_: portfolio.stop())
+    solution = portfolio.run()
+    result = solution.model_dump(mode="json", by_alias=True)
+    writer.patch(
+        {
+            "result": result,
+            "progress": {
+                "bestObjective": solution.objective,
+                "solutionsFound": solution.solver.solutions,
+                "elapsedSeconds": solution.solver.wall_seconds,
+            },
+        }
+    )
+    dsn = os.environ.get("LOGISTICA_DATABASE_URL")
+    if dsn:
+        asyncio.run(store_result(dsn, rj, solution))
+    return solution
