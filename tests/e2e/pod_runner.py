@@ -34,6 +34,7 @@ from kubernetes import client
 from logistica_workers.db.embedded import free_port
 
 MANAGED = "app.kubernetes.io/managed-by=logistica-operator"
+MANAGED_OR_HELM = "app.kubernetes.io/managed-by in (logistica-operator,Helm)"
 
 
 @dataclass
@@ -60,6 +61,7 @@ class PodRunner:
         ca_file: str,
         fake_ready: bool = False,
         interval: float = 0.2,
+        selector: str = MANAGED,
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.apps = client.AppsV1Api(api)
@@ -70,6 +72,7 @@ class PodRunner:
         self.ca_file = ca_file
         self.fake_ready = fake_ready
         self.interval = interval
+        self.selector = selector
         self.deployments: dict[str, tuple[str, list[Pod]]] = {}  # name -> (template hash, pods)
         self.jobs: dict[str, Pod | None] = {}  # name -> running pod (None once finished)
         self.exit_codes: dict[str, int] = {}
@@ -193,8 +196,17 @@ class PodRunner:
         if "--port" in args:
             port = free_port()
             args[args.index("--port") + 1] = str(port)
-        env_full = {**os.environ, **env, **extra_env, "LOGISTICA_HOST": "127.0.0.1"}
+        # other container ports named in env (e.g. a health port) move to free ports too
+        for p in container.get("ports") or []:
+            for k, v in env.items():
+                if v == str(p["containerPort"]) and k.endswith("_PORT"):
+                    env[k] = str(free_port())
+        env_full = {**os.environ, **env, "LOGISTICA_HOST": "127.0.0.1"}
         env_full.pop("KUBECONFIG", None)
+        if pod_spec.get("automountServiceAccountToken", True) is not False:
+            kubeconfig = root / "kubeconfig"
+            self._token_kubeconfig(pod_spec.get("serviceAccountName", "default"), kubeconfig)
+            env_full["KUBECONFIG"] = str(kubeconfig)
         env_full.update(extra_env)
         log = root / "pod.log"
         with log.open("wb") as out:
@@ -225,7 +237,9 @@ class PodRunner:
     # --- Deployments ---------------------------------------------------------------------
 
     def _sync_deployments(self) -> None:
-        items = self.apps.list_namespaced_deployment(self.namespace, label_selector=MANAGED).items
+        items = self.apps.list_namespaced_deployment(
+            self.namespace, label_selector=self.selector
+        ).items
         seen = set()
         for d in items:
             raw = client.ApiClient().sanitize_for_serialization(d)
@@ -359,7 +373,7 @@ class PodRunner:
         )
 
     def _sync_jobs(self) -> None:
-        items = self.batch.list_namespaced_job(self.namespace, label_selector=MANAGED).items
+        items = self.batch.list_namespaced_job(self.namespace, label_selector=self.selector).items
         for j in items:
             raw = client.ApiClient().sanitize_for_serialization(j)
             name = raw["metadata"]["name"]
@@ -374,9 +388,7 @@ class PodRunner:
             pod = self.jobs.get(name)
             template = raw["spec"]["template"]["spec"]
             if name not in self.jobs and not suspended:
-                kubeconfig = self.workdir / f"{name}.kubeconfig"
-                self._token_kubeconfig(template.get("serviceAccountName", "default"), kubeconfig)
-                self.jobs[name] = self._spawn(template, name, {"KUBECONFIG": str(kubeconfig)})
+                self.jobs[name] = self._spawn(template, name, {})
                 self.batch.patch_namespaced_job_status(
                     name, self.namespace, {"status": {"startTime": _now(), "active": 1}}
                 )

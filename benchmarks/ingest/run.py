@@ -1,0 +1,226 @@
+"""Ingest throughput and latency: raw aiohttp vs one-INSERT-per-request vs logistica's worker.
+
+For each server: saturation throughput (wrk, 2 threads, 64 connections, --seconds), then
+latency at about half that rate (wrk with per-request think time on 32 connections), then the
+server's peak RSS. Postgres is a real server with fsync on, on this same machine; so is wrk:
+every number shares the machine's 2 cores.
+
+Usage: python benchmarks/ingest/run.py [--seconds 10] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from logistica_workers.db.embedded import EmbeddedPostgres, free_port
+from logistica_workers.db.migrate import migrate
+
+HERE = Path(__file__).resolve().parent
+SECRET = "bench-secret"
+
+
+def write_requests(path: Path, prefix: str, n: int) -> None:
+    with path.open("w") as f:
+        for i in range(n):
+            body = json.dumps(
+                {
+                    "id": f"{prefix}-{i}",
+                    "type": "shipment.updated",
+                    "shipment": {
+                        "id": i,
+                        "status": "in_transit",
+                        "hub": "LIS-2",
+                        "eta": "2026-11-23T10:00:00Z",
+                        "items": [1, 2, 3],
+                    },
+                }
+            )
+            sig = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+            f.write(f"{sig}\t{body}\n")
+
+
+def manifest(path: Path) -> None:
+    docs = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "bench"},
+            "stringData": {"k": SECRET},
+        },
+        {
+            "apiVersion": "logistica.dev/v1alpha1",
+            "kind": "WebhookSource",
+            "metadata": {"name": "bench"},
+            "spec": {
+                "provider": "hmac",
+                "secretRef": {"name": "bench"},
+                "hmac": {"header": "X-Signature", "algorithm": "sha256", "encoding": "hex"},
+                "idempotencyKey": {"jsonPointer": "/id"},
+            },
+        },
+    ]
+    path.write_text(yaml.safe_dump_all(docs))
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    """Until the server answers anything but 503 (a GET on a POST route answers 405)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def wrk(
+    port: int, requests: Path, seconds: float, connections: int, delay_ms: float
+) -> dict[str, Any]:
+    env = {**os.environ, "REQUESTS": str(requests), "THREADS": "2", "DELAY_MS": str(delay_ms)}
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "requests.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    extra = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
+    return {"rps": round(rps), **extra}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def measure(
+    name: str,
+    cmd: list[str],
+    port: int,
+    ready_url: str,
+    work: Path,
+    seconds: float,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(ready_url)
+        sat_file, half_file = work / f"{name}-sat.txt", work / f"{name}-half.txt"
+        write_requests(sat_file, f"{name}-sat", 400_000)
+        write_requests(half_file, f"{name}-half", 200_000)
+        saturation = wrk(port, sat_file, seconds, 64, 0)
+        target = saturation["rps"] / 2
+        conns = 32
+        delay = max(0.0, conns * 1000 / target - 1.0)  # think time so that 32 conns make ~half
+        half = wrk(port, half_file, seconds, conns, delay)
+        return {"saturation": saturation, "half_load": half, "rss_mb": peak_rss_mb(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    pg = EmbeddedPostgres(work / "pg", fsync=True)
+    dsn = pg.start()
+    try:
+        asyncio.run(migrate(dsn))
+        manifest(work / "sources.yaml")
+        env = {**os.environ, "LOGISTICA_LOG_LEVEL": "WARNING"}
+        py = sys.executable
+        results = {}
+        p = free_port()
+        results["raw"] = measure(
+            "raw",
+            [py, str(HERE / "baselines.py"), "raw", str(p), SECRET],
+            p,
+            f"http://127.0.0.1:{p}/ingest/bench",
+            work,
+            args.seconds,
+            env,
+        )
+        p = free_port()
+        results["naive"] = measure(
+            "naive",
+            [py, str(HERE / "baselines.py"), "naive", str(p), SECRET, dsn],
+            p,
+            f"http://127.0.0.1:{p}/ingest/bench",
+            work,
+            args.seconds,
+            env,
+        )
+        p = free_port()
+        results["logistica"] = measure(
+            "logistica",
+            [
+                py,
+                "-m",
+                "logistica_workers",
+                "ingest",
+                "-f",
+                str(work / "sources.yaml"),
+                "--database-url",
+                dsn,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p),
+            ],
+            p,
+            f"http://127.0.0.1:{p}/readyz",
+            work,
+            args.seconds,
+            env,
+        )
+    finally:
+        pg.stop()
+    lg, raw, naive = results["logistica"], results["raw"], results["naive"]
+    results["ratios"] = {
+        "logistica_vs_raw": round(lg["saturation"]["rps"] / raw["saturation"]["rps"], 2),
+        "logistica_vs_naive": round(lg["saturation"]["rps"] / naive["saturation"]["rps"], 2),
+    }
+    results["command"] = f"python benchmarks/ingest/run.py --seconds {args.seconds:g}"
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

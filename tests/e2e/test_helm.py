@@ -1,0 +1,251 @@
+"""The Helm chart against the real API server: lint, server-side dry runs of rendered
+manifests, install (operator run by the pod runner reconciles a WebhookSource), upgrade runs
+the migration hook, uninstall removes everything but the CRDs."""
+
+from __future__ import annotations
+
+import asyncio
+import filecmp
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from logistica_workers.db.migrate import migrate
+from tests.e2e.operator_harness import eventually, get_cr
+from tests.e2e.pod_runner import MANAGED_OR_HELM, PodRunner
+from tests.platform.binaries import binary
+from tests.platform.kube import ControlPlane
+from tests.platform.kubeclient import api_client, install_crds
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "logistica"
+NS = "logistica-system"
+DB_SECRET = ["--set", "database.existingSecret=logistica-database"]
+
+
+def run(cp: ControlPlane, *cmd: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        list(cmd),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"KUBECONFIG": str(cp.kubeconfig), "HOME": str(cp.root), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, f"{cmd[:3]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def helm(cp: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(cp, binary("helm"), *args)
+
+
+def test_chart_crds_are_the_top_level_crds() -> None:
+    top = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    assert top == sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    for name in top:
+        assert filecmp.cmp(REPO / "crds" / name, CHART / "crds" / name, shallow=False), name
+
+
+def test_lint_strict(control_plane: ControlPlane) -> None:
+    out = helm(control_plane, "lint", "--strict", str(CHART), *DB_SECRET)
+    assert "0 chart(s) failed" in out.stdout
+
+
+def test_template_requires_the_database_secret(control_plane: ControlPlane) -> None:
+    proc = subprocess.run(
+        [binary("helm"), "template", "x", str(CHART)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode != 0
+    assert "database.existingSecret is required" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
+    a = api_client(control_plane.kubeconfig)
+    install_crds(a)
+    core = client.CoreV1Api(a)
+    for ns in (NS, "dryrun", "tenant-a", "tenant-b"):
+        try:
+            core.create_namespace({"metadata": {"name": ns}})
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+    yield a
+    a.close()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [
+            "--set",
+            "operator.clusterWide=true",
+            "--set",
+            "networkPolicy.enabled=true",
+            "--set",
+            "route.replicas=3",
+            "--set",
+            "image.tag=9.9.9",
+        ],
+        [
+            "--set",
+            "operator.watchNamespaces={tenant-a,tenant-b}",
+            "--set",
+            "route.enabled=false",
+            "--set",
+            "migrations.enabled=false",
+        ],
+    ],
+    ids=["defaults", "cluster-wide", "two-namespaces"],
+)
+def test_rendered_manifests_pass_a_server_side_dry_run(
+    control_plane: ControlPlane, api: client.ApiClient, values: list[str]
+) -> None:
+    rendered = helm(
+        control_plane, "template", "logistica", str(CHART), "-n", "dryrun", *DB_SECRET, *values
+    ).stdout
+    out = run(
+        control_plane,
+        binary("kubectl"),
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=rendered,
+    ).stdout
+    assert "deployment.apps/logistica-operator created (server dry run)" in out
+    for doc in rendered.split("\n---"):
+        if "kind: Deployment" in doc or "kind: Job" in doc:
+            assert "runAsNonRoot: true" in doc and "readOnlyRootFilesystem: true" in doc
+            assert "RuntimeDefault" in doc and "- ALL" in doc
+
+
+@pytest.fixture(scope="module")
+def installed(
+    control_plane: ControlPlane,
+    api: client.ApiClient,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PodRunner]:
+    asyncio.run(migrate(database_url))
+    client.CoreV1Api(api).create_namespaced_secret(
+        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": database_url}}
+    )
+    runner = PodRunner(
+        api,
+        NS,
+        tmp_path_factory.mktemp("helm-pods"),
+        control_plane.url,
+        str(control_plane.pki.ca_cert),
+        selector=MANAGED_OR_HELM,
+    )
+    runner.start()
+    try:
+        helm(
+            control_plane,
+            "install",
+            "logistica",
+            str(CHART),
+            "-n",
+            NS,
+            *DB_SECRET,
+            "--set",
+            "operator.resyncSeconds=1",
+            "--timeout",
+            "120s",
+        )
+        yield runner
+    finally:
+        runner.stop()
+
+
+def test_install_runs_migrations_and_the_operator_reconciles(
+    control_plane: ControlPlane, api: client.ApiClient, installed: PodRunner
+) -> None:
+    assert installed.exit_codes.get("logistica-migrate-1") == 0  # the pre-install hook ran
+    core = client.CoreV1Api(api)
+    core.create_namespaced_secret(NS, {"metadata": {"name": "gh"}, "stringData": {"k": "v"}})
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "logistica.dev",
+        "v1alpha1",
+        NS,
+        "webhooksources",
+        {
+            "apiVersion": "logistica.dev/v1alpha1",
+            "kind": "WebhookSource",
+            "metadata": {"name": "github"},
+            "spec": {"provider": "github", "secretRef": {"name": "gh"}, "replicas": 1},
+        },
+    )
+
+    def ready() -> dict[str, Any] | None:
+        obj = get_cr(api, "webhooksources", NS, "github")
+        conds = {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
+        return obj if conds.get("Ready") == "True" else None
+
+    obj = eventually(
+        ready,
+        90,
+        "WebhookSource Ready through the chart's operator",
+        lambda: installed.pod_logs()[-6000:] + str(installed.errors[-3:]),
+    )
+    assert obj["status"]["endpoint"].startswith("http://github-ingest.logistica-system.svc")
+
+
+def test_upgrade_runs_the_migration_hook(
+    control_plane: ControlPlane, api: client.ApiClient, installed: PodRunner
+) -> None:
+    helm(
+        control_plane,
+        "upgrade",
+        "logistica",
+        str(CHART),
+        "-n",
+        NS,
+        *DB_SECRET,
+        "--set",
+        "operator.resyncSeconds=1",
+        "--set",
+        "operator.solverConcurrency=3",
+        "--timeout",
+        "120s",
+    )
+    assert installed.exit_codes.get("logistica-migrate-2") == 0
+    dep = client.AppsV1Api(api).read_namespaced_deployment("logistica-operator", NS)
+    env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
+    assert env["LOGISTICA_SOLVER_CONCURRENCY"] == "3"
+    assert dep.spec.strategy.type == "Recreate"
+
+
+def test_uninstall_removes_everything_but_the_crds(
+    control_plane: ControlPlane, api: client.ApiClient, installed: PodRunner
+) -> None:
+    helm(control_plane, "uninstall", "logistica", "-n", NS, "--timeout", "60s")
+    apps = client.AppsV1Api(api)
+    left = [
+        d.metadata.name
+        for d in apps.list_namespaced_deployment(
+            NS,
+            label_selector="app.kubernetes.io/instance=logistica,app.kubernetes.io/managed-by=Helm",
+        ).items
+    ]
+    assert left == []
+    rbac = client.RbacAuthorizationV1Api(api)
+    assert [
+        r.metadata.name
+        for r in rbac.list_namespaced_role(NS).items
+        if r.metadata.name.startswith("logistica-operator")
+    ] == []
+    crds = client.ApiextensionsV1Api(api).list_custom_resource_definition().items
+    assert {"webhooksources.logistica.dev", "routingjobs.logistica.dev"} <= {
+        c.metadata.name for c in crds
+    }
+    status = json.loads(helm(control_plane, "list", "-n", NS, "-o", "json").stdout)
+    assert status == []
