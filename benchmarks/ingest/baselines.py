@@ -8,13 +8,13 @@ Usage: python baselines.py raw|naive PORT SECRET [DSN]
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import sys
 
 import asyncpg
+import uvloop
 from aiohttp import web
 
 
@@ -47,9 +47,11 @@ def main() -> None:
     app = web.Application()
     app.on_startup.append(start)
     app.router.add_post("/ingest/bench", handle)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    # the same event loop as the worker, so that the comparison is of the work done
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=uvloop.new_event_loop()
+    )
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     main()

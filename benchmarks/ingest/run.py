@@ -103,7 +103,7 @@ def wrk(
             "wrk",
             "-t2",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{int(seconds)}s",
             "--latency",
             "-s",
             str(HERE / "requests.lua"),
@@ -142,10 +142,14 @@ def measure(
         write_requests(sat_file, f"{name}-sat", 400_000)
         write_requests(half_file, f"{name}-half", 200_000)
         saturation = wrk(port, sat_file, seconds, 64, 0)
+        # half load: 32 connections with think time; the first short run measures the latency
+        # at that rate, the second subtracts it so the achieved rate is close to half
         target = saturation["rps"] / 2
         conns = 32
-        delay = max(0.0, conns * 1000 / target - 1.0)  # think time so that 32 conns make ~half
-        half = wrk(port, half_file, seconds, conns, delay)
+        period_ms = conns * 1000 / target
+        probe = wrk(port, half_file, 3, conns, period_ms)
+        half = wrk(port, half_file, seconds, conns, max(0.0, period_ms - probe["p50_ms"]))
+        half["target_rps"] = round(target)
         return {"saturation": saturation, "half_load": half, "rss_mb": peak_rss_mb(proc.pid)}
     finally:
         proc.terminate()

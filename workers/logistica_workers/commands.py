@@ -14,6 +14,7 @@ from logistica_workers.api.ingest_config import (
     sources_from_manifests,
 )
 from logistica_workers.db.pool import check_dsn
+from logistica_workers.runtime import loop
 from logistica_workers.runtime.logging import setup_logging
 
 EXIT_USAGE = 2
@@ -66,7 +67,7 @@ def ingest(args: argparse.Namespace) -> int:
     except ValidationFailure as exc:
         return fail("ingest", f"invalid sources: {exc}")
     setup_logging()
-    return asyncio.run(run_ingest(sources, args.database_url, args.host, args.port))
+    return loop.run(run_ingest(sources, args.database_url, args.host, args.port))
 
 
 def dev(args: argparse.Namespace) -> int:
@@ -89,7 +90,7 @@ def route(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail("route", str(exc))
     setup_logging()
-    return asyncio.run(run_route(args.host, args.port, settings))
+    return loop.run(run_route(args.host, args.port, settings))
 
 
 def operator(args: argparse.Namespace) -> int:
