@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import asyncio
+from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -107,13 +108,28 @@ def _changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     return any(old.get(k) != v for k, v in new.items())
 
 
+# One status computation per object at a time, from fresh reads: the create/update handler,
+# the resync timer and Deployment events race otherwise, and a slower one would write a
+# stale "not ready" over a newer "ready".
+_LOCKS: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+async def refresh(name: str, namespace: str, *, apply: bool) -> None:
+    async with _LOCKS[(namespace, name)]:
+        current = await kube.get(f"{API_GROUP}/{API_VERSION}", "WebhookSource", name, namespace)
+        if current is None or current.get("metadata", {}).get("deletionTimestamp"):
+            return
+        new = await reconcile(current, apply=apply)
+        if _changed(current.get("status"), new):
+            await kube.patch_status(PLURAL, name, namespace, new)
+
+
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
-async def converge(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    new = await reconcile(body, apply=True)
-    if _changed(body.get("status"), new):
-        patch.status.update(new)
+async def converge(name: str, namespace: str | None, **_: Any) -> None:
+    assert namespace is not None  # the CRD is namespaced
+    await refresh(name, namespace, apply=True)
 
 
 @kopf.timer(
@@ -124,11 +140,10 @@ async def converge(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     initial_delay=CONFIG.resync_seconds,
     idle=CONFIG.resync_seconds,
 )
-async def resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+async def resync(name: str, namespace: str | None, **_: Any) -> None:
     """Repairs drift in owned objects and notices Secrets created, emptied or deleted later."""
-    new = await reconcile(body, apply=True)
-    if _changed(body.get("status"), new):
-        patch.status.update(new)
+    assert namespace is not None
+    await refresh(name, namespace, apply=True)
 
 
 @kopf.on.event(
@@ -137,22 +152,8 @@ async def resync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     "deployments",
     labels={"app.kubernetes.io/managed-by": MANAGED_BY, SOURCE_LABEL: kopf.PRESENT},
 )
-async def deployment_changed(
-    body: kopf.Body,
-    namespace: str | None,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-    **_: Any,
-) -> None:
+async def deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Ready replicas changed: refresh the owner's status at once, without re-applying."""
-    if namespace is None:
-        return
     owner = body.get("metadata", {}).get("labels", {}).get(SOURCE_LABEL)
-    if not owner:
-        return
-    source = await kube.get(f"{API_GROUP}/{API_VERSION}", "WebhookSource", owner, namespace)
-    if source is None:
-        return
-    new = await reconcile(source, apply=False)
-    if _changed(source.get("status"), new):
-        await kube.patch_status(PLURAL, owner, namespace, new)
-        logger.debug("status refreshed from deployment", extra={"source": owner})
+    if owner and namespace:
+        await refresh(owner, namespace, apply=False)

@@ -1,0 +1,130 @@
+"""Operator scale: N WebhookSources applied at once -> seconds until every one has Ready=True
+written, and the operator's peak RSS. A real kube-apiserver + etcd; the pod runner marks the
+workers' Deployments ready instead of starting N ingest processes.
+
+Usage: python benchmarks/operator/run.py [--counts 100,500] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test platform lives in tests/
+from tests.e2e.operator_harness import OperatorProcess
+from tests.e2e.pod_runner import PodRunner
+from tests.platform.kube import ControlPlane
+from tests.platform.kubeclient import api_client, install_crds
+
+HERE = Path(__file__).resolve().parent
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def ready_count(api: client.ApiClient, ns: str) -> int:
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        "logistica.dev", "v1alpha1", ns, "webhooksources"
+    )["items"]
+    return sum(
+        any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (i.get("status") or {}).get("conditions", [])
+        )
+        for i in items
+    )
+
+
+def apply_all(api: client.ApiClient, ns: str, n: int) -> None:
+    core, crs = client.CoreV1Api(api), client.CustomObjectsApi(api)
+
+    def one(i: int) -> None:
+        core.create_namespaced_secret(
+            ns, {"metadata": {"name": f"s{i}"}, "stringData": {"k": f"key-{i}"}}
+        )
+        crs.create_namespaced_custom_object(
+            "logistica.dev",
+            "v1alpha1",
+            ns,
+            "webhooksources",
+            {
+                "apiVersion": "logistica.dev/v1alpha1",
+                "kind": "WebhookSource",
+                "metadata": {"name": f"src-{i}"},
+                "spec": {"provider": "github", "secretRef": {"name": f"s{i}"}, "replicas": 1},
+            },
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(n)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="100,500")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="operator-bench-"))
+    cp = ControlPlane(root / "kube")
+    cp.start()
+    results: dict[str, Any] = {"runs": []}
+    try:
+        api = api_client(cp.kubeconfig)
+        install_crds(api)
+        core = client.CoreV1Api(api)
+        for n in [int(c) for c in args.counts.split(",")]:
+            ns = f"bench-{n}"
+            core.create_namespace({"metadata": {"name": ns}})
+            runner = PodRunner(
+                api, ns, root / ns, cp.url, str(cp.pki.ca_cert), fake_ready=True, interval=0.5
+            )
+            runner.start()
+            op = OperatorProcess(
+                cp,
+                ns,
+                root / f"operator-{n}.log",
+                LOGISTICA_RESYNC_SECONDS="300",
+                LOGISTICA_LOG_LEVEL="WARNING",
+            )
+            op.start()
+            time.sleep(3)  # let the operator connect before the burst (not part of the timing)
+            t0 = time.monotonic()
+            apply_all(api, ns, n)
+            applied = time.monotonic() - t0
+            while ready_count(api, ns) < n:
+                if time.monotonic() - t0 > 600:
+                    raise TimeoutError(f"{n}: not all Ready after 600 s")
+                time.sleep(0.5)
+            elapsed = time.monotonic() - t0
+            assert op.proc is not None
+            run = {
+                "webhooksources": n,
+                "seconds_to_all_ready": round(elapsed, 1),
+                "seconds_to_apply": round(applied, 1),
+                "operator_peak_rss_mb": peak_rss_mb(op.proc.pid),
+            }
+            results["runs"].append(run)
+            print(json.dumps(run), flush=True)
+            op.stop()
+            runner.stop()
+    finally:
+        cp.stop()
+    results["command"] = f"python benchmarks/operator/run.py --counts {args.counts}"
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
