@@ -10,18 +10,7 @@ from pathlib import Path
 
 from logistica_workers import __version__, commands
 
-EXIT_USAGE = 2
-EXIT_NOT_IMPLEMENTED = 3
-
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _not_implemented(name: str) -> Handler:
-    def handler(_: argparse.Namespace) -> int:
-        print(f"logistica {name}: not implemented yet", file=sys.stderr)
-        return EXIT_NOT_IMPLEMENTED
-
-    return handler
 
 
 def _database_url(parser: argparse.ArgumentParser) -> None:

@@ -12,16 +12,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from logistica_workers.api import Problem, describe_errors
+from logistica_workers.commands import EXIT_USAGE, fail
 from logistica_workers.routing import cvrplib
 from logistica_workers.routing.instance import Instance, from_problem
 from logistica_workers.routing.portfolio import Portfolio, Progress
 
-EXIT_USAGE = 2
-
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"logistica solve: {message}", file=sys.stderr)
-    return code
+    return fail("solve", message, code)
 
 
 def load_problem(path: Path) -> Problem:
