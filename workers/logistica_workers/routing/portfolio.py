@@ -8,6 +8,7 @@ solution so far is returned with ``partial: true``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing as mp
 import os
@@ -54,8 +55,11 @@ def _engine_main(conn: Connection, inst: Instance, cfg: EngineConfig, time_limit
             inst, cfg, lambda routes: conn.send(("solution", routes)), time_limit
         )
         conn.send(("done", status))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone (killed, or it stopped listening): nobody to report to
     except Exception as exc:  # reported to the parent, which decides
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
