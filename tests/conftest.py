@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from logistica_workers.db.embedded import EmbeddedPostgres
 from tests.platform.kube import ControlPlane
+from tests.support.db import create_database
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,17 +34,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
 def database_url(pg_server: EmbeddedPostgres, request: pytest.FixtureRequest) -> str:
     """A fresh, empty database per test module."""
     name = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1]).lower()[:50]
-
-    async def create() -> None:
-        conn = await asyncpg.connect(pg_server.dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return pg_server.dsn.rsplit("/", 1)[0] + f"/{name}"
+    return asyncio.run(create_database(pg_server.dsn, name))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from kubernetes import client
 from logistica_workers.api import API_GROUP, API_VERSION
 from logistica_workers.db.embedded import free_port
 from tests.platform.kube import ControlPlane
+from tests.platform.kubeclient import wait_until
 
 T = TypeVar("T")
 
@@ -67,19 +67,11 @@ def eventually(
     what: str,
     diagnostics: Callable[[], str] = lambda: "",
 ) -> T:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # polled again until the deadline
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(
-        f"timed out after {timeout}s: {what} (last error: {last})\n{diagnostics()}"
-    )
+    """``wait_until`` that fails the test with the operator's and pods' logs attached."""
+    try:
+        return wait_until(check, timeout, what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{diagnostics()}") from None
 
 
 def custom(api: client.ApiClient) -> client.CustomObjectsApi:

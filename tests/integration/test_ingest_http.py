@@ -14,6 +14,7 @@ import pytest
 
 from logistica_workers.db.migrate import migrate
 from logistica_workers.ingest.app import IngestSettings
+from tests.support.db import create_database
 from tests.support.ingest import RunningWorker, running_worker, signed, source
 
 GITHUB = source("gh", "github", {"old": "gh-old", "new": "gh-new"})
@@ -280,11 +281,7 @@ async def test_deadline_gives_504_and_queue_full_gives_503(migrated: str) -> Non
 
 
 async def test_not_ready_when_schema_is_behind(database_url: str, pg_server: Any) -> None:
-    conn = await asyncpg.connect(pg_server.dsn)
-    await conn.execute('DROP DATABASE IF EXISTS "unmigrated"')
-    await conn.execute('CREATE DATABASE "unmigrated"')
-    await conn.close()
-    dsn = pg_server.dsn.rsplit("/", 1)[0] + "/unmigrated"
+    dsn = await create_database(pg_server.dsn, "unmigrated")
     from tests.support.ingest import wait_ready
 
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -11,6 +11,7 @@ import asyncpg
 
 from logistica_workers.db.embedded import free_port
 from logistica_workers.db.migrate import LATEST_VERSION, migrate, migrations
+from tests.support.db import create_database
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -20,16 +21,6 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
-
-
-async def fresh_db(pg_server: Any, name: str) -> str:
-    conn = await asyncpg.connect(pg_server.dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return pg_server.dsn.rsplit("/", 1)[0] + f"/{name}"
 
 
 def test_cli_applies_once_then_reports_up_to_date(database_url: str) -> None:
@@ -43,7 +34,7 @@ def test_cli_applies_once_then_reports_up_to_date(database_url: str) -> None:
 
 
 async def test_concurrent_migrations_serialise(pg_server: Any) -> None:
-    dsn = await fresh_db(pg_server, "concurrent_migrate")
+    dsn = await create_database(pg_server.dsn, "concurrent_migrate")
     results = await asyncio.gather(*[migrate(dsn) for _ in range(4)])
     assert sorted(len(r) for r in results) == [0, 0, 0, len(migrations())]
     conn = await asyncpg.connect(dsn)

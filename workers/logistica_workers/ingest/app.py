@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -25,6 +24,8 @@ from logistica_workers.ingest.writer import (
     QueueFull,
     StoreUnavailable,
 )
+from logistica_workers.runtime.errors import error_response as error
+from logistica_workers.runtime.errors import json_errors
 
 log = logging.getLogger("logistica.ingest")
 
@@ -39,17 +40,6 @@ class IngestSettings:
     writers: int = 3
     pool_size: int = 8
     key_reload_interval: float = 1.0
-
-
-def error(
-    status: int, code: str, message: str, *, retry_after: int | None = None, close: bool = False
-) -> web.Response:
-    headers = {}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if close:
-        headers["Connection"] = "close"
-    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
 
 
 @dataclass
@@ -209,24 +199,6 @@ class IngestWorker:
             body=generate_latest(self.metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
-
-
-@web.middleware
-async def json_errors(
-    request: web.Request,
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> web.StreamResponse:
-    """aiohttp's own errors (404 route, 405 method) as JSON bodies too."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        resp = error(exc.status, code, exc.reason)
-        if exc.status == 405:
-            resp.headers["Allow"] = exc.headers.get("Allow", "POST")
-        return resp
 
 
 def build_app(worker: IngestWorker) -> web.Application:

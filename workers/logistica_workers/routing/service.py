@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -31,6 +31,8 @@ from logistica_workers.api import Problem, Solution, describe_errors
 from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.portfolio import Portfolio, default_configs
+from logistica_workers.runtime.errors import error_response as _error
+from logistica_workers.runtime.errors import json_errors
 from logistica_workers.runtime.http import serve
 from logistica_workers.runtime.shutdown import ShutdownClock
 
@@ -66,13 +68,6 @@ class RouteSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     engines_per_solve: int = 1
     retry_after: int = 2
-
-
-def _error(status: int, code: str, message: str, **extra: object) -> web.Response:
-    headers = {"Retry-After": str(extra.pop("retry_after"))} if "retry_after" in extra else {}
-    return web.json_response(
-        {"error": code, "message": message, **extra}, status=status, headers=headers
-    )
 
 
 class RouteService:
@@ -213,19 +208,6 @@ class RouteService:
         return web.Response(
             body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
-
-
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        return _error(exc.status, code, exc.reason)
 
 
 def build_app(service: RouteService) -> web.Application:
