@@ -16,7 +16,7 @@ import kopf
 from pydantic import ValidationError
 
 from logistica_operator import kube
-from logistica_operator.builders import job_name, solver_job, solver_rbac
+from logistica_operator.builders import solver_job, solver_rbac
 from logistica_operator.conditions import now, set_condition
 from logistica_operator.config import OperatorConfig
 from logistica_workers.api import (
@@ -212,14 +212,14 @@ async def drive(
     if phase == "Failed" and not status.get("completionTime"):  # rejected at creation
         patch.status["completionTime"] = now()
         return
+    if phase in FINISHED:  # only the TTL is left; no need to parse a large problem every tick
+        await _expire(spec.get("ttlSecondsAfterFinished"), status, name, namespace)
+        return
     try:
         parsed = RoutingJobSpec.model_validate(dict(spec))
     except ValidationError:
         return
     key = (namespace, name)
-    if phase in FINISHED:
-        await _expire(parsed, status, name, namespace)
-        return
     if parsed.suspend and phase != "Suspended":
         if phase == "Running" and status.get("jobName"):
             await kube.patch(
@@ -281,14 +281,10 @@ async def drive(
         patch.status.update(phase="Queued", message=message)
 
 
-async def _expire(spec: RoutingJobSpec, status: kopf.Status, name: str, namespace: str) -> None:
-    ttl = spec.ttl_seconds_after_finished
+async def _expire(ttl: int | None, status: kopf.Status, name: str, namespace: str) -> None:
     done = status.get("completionTime")
     if ttl is None or not done:
         return
     finished = dt.datetime.strptime(done, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     if dt.datetime.now(dt.UTC) >= finished + dt.timedelta(seconds=ttl):
         await kube.delete(f"{API_GROUP}/{API_VERSION}", "RoutingJob", name, namespace)
-
-
-__all__ = ["accept", "drive", "job_name", "routingjobs"]

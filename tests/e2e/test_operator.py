@@ -399,3 +399,65 @@ def test_routingjob_result_in_postgres(env: Env) -> None:
     rows = asyncio.run(q())
     assert rows and rows[0]["partial"] is False
     assert json.loads(rows[0]["solution"])["routes"]
+
+
+def test_problem_from_configmap_and_ttl_cleanup(env: Env) -> None:
+    doc = city_problem(12, 2, seed=60, time_limit=2)
+    env.core.create_namespaced_config_map(
+        NS, {"metadata": {"name": "big-problem"}, "data": {"problem.json": json.dumps(doc)}}
+    )
+    env.create(
+        "routingjobs",
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "RoutingJob",
+            "metadata": {"name": "from-cm"},
+            "spec": {
+                "problemFrom": {"configMapKeyRef": {"name": "big-problem", "key": "problem.json"}},
+                "options": {"timeLimitSeconds": 2},
+                "ttlSecondsAfterFinished": 3,
+            },
+        },
+    )
+    obj = env.wait(
+        "Succeeded",
+        lambda: (
+            (o := env.get("routingjobs", "from-cm"))
+            and o.get("status", {}).get("phase") == "Succeeded"
+            and o
+        ),
+        90,
+    )
+    assert (obj["status"]["stops"], obj["status"]["couriers"]) == (12, 2)
+    assert check(doc, obj["status"]["result"]) == []
+
+    def gone() -> bool:
+        try:
+            env.get("routingjobs", "from-cm")
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    env.wait("deleted after its TTL", gone, 30)
+
+
+def test_missing_configmap_waits_in_pending(env: Env) -> None:
+    env.create(
+        "routingjobs",
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "RoutingJob",
+            "metadata": {"name": "no-cm"},
+            "spec": {"problemFrom": {"configMapKeyRef": {"name": "not-yet", "key": "p.json"}}},
+        },
+    )
+    obj = env.wait(
+        "Pending with a reason",
+        lambda: (
+            (o := env.get("routingjobs", "no-cm"))
+            and (condition(o, "Accepted") or {}).get("reason") == "ConfigMapNotFound"
+            and o
+        ),
+    )
+    assert obj["status"]["phase"] == "Pending"
+    assert "not-yet" in obj["status"]["message"]
