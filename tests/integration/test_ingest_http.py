@@ -306,3 +306,33 @@ async def test_not_ready_when_schema_is_behind(database_url: str, pg_server: Any
     finally:
         stop.set()
         assert await task == 0
+
+
+async def test_disconnected_client_work_is_cancelled(migrated: str) -> None:
+    """A request still queued when its client goes away is never written."""
+    settings = IngestSettings(writers=1, max_rows=1, request_timeout=30)
+    async with running_worker([GITHUB], migrated, settings) as w, aiohttp.ClientSession() as http:
+        locker = await _lock_table(migrated)  # the one writer blocks on its first batch
+        try:
+            first = asyncio.create_task(
+                post(http, f"{w.url}/ingest/gh", *signed(GITHUB, {"q": 1}, delivery_id="kept"))
+            )
+            async with aiohttp.ClientSession() as gone:
+                body, headers = signed(GITHUB, {"q": 2}, delivery_id="abandoned")
+                abandoned = asyncio.create_task(post(gone, f"{w.url}/ingest/gh", body, headers))
+                # until both requests are inside the worker: one being written, one queued
+                while True:
+                    async with http.get(f"{w.url}/metrics") as r:
+                        if "logistica_ingest_queue_depth 1.0" in await r.text():
+                            break
+                    await asyncio.sleep(0.01)
+                abandoned.cancel()  # the client gives up and its connection closes
+                with pytest.raises(asyncio.CancelledError):
+                    await abandoned
+        finally:
+            await locker.close()
+        status, _, _ = await first
+    assert status == 202
+    ids = {r["event_id"] for r in await stored(migrated, "gh")}
+    assert "kept" in ids
+    assert "abandoned" not in ids
