@@ -69,6 +69,7 @@ def ingest_objects(
     spec_json = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     grace = spec.termination_grace_period_seconds
     port = cfg.ingest_port
+    metadata = {"name": obj_name, "namespace": namespace, "labels": lab, "ownerReferences": owner}
     container: dict[str, Any] = {
         "name": "ingest",
         "image": cfg.image,
@@ -103,12 +104,7 @@ def ingest_objects(
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": obj_name,
-            "namespace": namespace,
-            "labels": lab,
-            "ownerReferences": owner,
-        },
+        "metadata": dict(metadata),
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": selector},
@@ -141,12 +137,7 @@ def ingest_objects(
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": obj_name,
-            "namespace": namespace,
-            "labels": lab,
-            "ownerReferences": owner,
-        },
+        "metadata": dict(metadata),
         "spec": {
             "selector": selector,
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
@@ -158,12 +149,7 @@ def ingest_objects(
             {
                 "apiVersion": "policy/v1",
                 "kind": "PodDisruptionBudget",
-                "metadata": {
-                    "name": obj_name,
-                    "namespace": namespace,
-                    "labels": lab,
-                    "ownerReferences": owner,
-                },
+                "metadata": dict(metadata),
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}},
             }
         )
