@@ -22,6 +22,11 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # Deleting an object stops its timers first. A timer caught mid-tick (the TTL timer is
+    # the one that issues the delete) is re-polled only every cancellation_polling seconds,
+    # 60 by default: a minute of delay on every TTL deletion. Wait briefly, poll often.
+    settings.background.instant_exit_timeout = 2.0
+    settings.background.cancellation_polling = 1.0
     settings.peering.priority = int(os.environ.get("LOGISTICA_PEERING_PRIORITY", "100"))
     # the Kubernetes client is synchronous: give its calls enough threads
     asyncio.get_running_loop().set_default_executor(
