@@ -1,11 +1,12 @@
 """Ingest throughput and latency: raw aiohttp vs one-INSERT-per-request vs logistica's worker.
 
-For each server: saturation throughput (wrk, 2 threads, 64 connections, --seconds), then
-latency at about half that rate (wrk with per-request think time on 32 connections), then the
-server's peak RSS. Postgres is a real server with fsync on, on this same machine; so is wrk:
-every number shares the machine's 2 cores.
+Saturation throughput (wrk, 2 threads, 64 connections, --seconds) is measured --rounds times,
+the three servers taking turns so that a slow minute of the machine does not decide one of them;
+the median counts. Then, per server, latency at about half its median rate (wrk with
+per-request think time on 32 connections) and the server's peak RSS. Postgres is a real server
+with fsync on, on this same machine; so is wrk: every number shares the machine's 2 cores.
 
-Usage: python benchmarks/ingest/run.py [--seconds 10] [--out results.json]
+Usage: python benchmarks/ingest/run.py [--seconds 10] [--rounds 3] [--out results.json]
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,39 +130,53 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(
-    name: str,
-    cmd: list[str],
-    port: int,
-    ready_url: str,
-    work: Path,
-    seconds: float,
-    env: dict[str, str],
-) -> dict[str, Any]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@dataclass
+class Server:
+    name: str
+    cmd: list[str]
+    port: int
+    ready_url: str
+
+
+@contextmanager
+def running(server: Server, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        server.cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        wait_http(ready_url)
-        sat_file, half_file = work / f"{name}-sat.txt", work / f"{name}-half.txt"
-        write_requests(sat_file, f"{name}-sat", 400_000)
-        write_requests(half_file, f"{name}-half", 200_000)
-        saturation = wrk(port, sat_file, seconds, 64, 0)
-        # half load: 32 connections with think time; the first short run measures the latency
-        # at that rate, the second subtracts it so the achieved rate is close to half
-        target = saturation["rps"] / 2
-        conns = 32
-        period_ms = conns * 1000 / target
-        probe = wrk(port, half_file, 3, conns, period_ms)
-        half = wrk(port, half_file, seconds, conns, max(0.0, period_ms - probe["p50_ms"]))
-        half["target_rps"] = round(target)
-        return {"saturation": saturation, "half_load": half, "rss_mb": peak_rss_mb(proc.pid)}
+        wait_http(server.ready_url)
+        yield proc
     finally:
         proc.terminate()
         proc.wait(30)
 
 
+def saturation(server: Server, work: Path, tag: str, seconds: float, env: dict[str, str]) -> Any:
+    requests = work / f"{server.name}-{tag}.txt"  # unique event ids in every run
+    write_requests(requests, f"{server.name}-{tag}", 400_000)
+    with running(server, env):
+        return wrk(server.port, requests, seconds, 64, 0)
+
+
+def half_load(server: Server, work: Path, rps: float, seconds: float, env: dict[str, str]) -> Any:
+    requests = work / f"{server.name}-half.txt"
+    write_requests(requests, f"{server.name}-half", 200_000)
+    with running(server, env) as proc:
+        # 32 connections with think time; the first short run measures the latency at that
+        # rate, the second subtracts it so the achieved rate is close to half
+        target = rps / 2
+        conns = 32
+        period_ms = conns * 1000 / target
+        probe = wrk(server.port, requests, 3, conns, period_ms)
+        half = wrk(server.port, requests, seconds, conns, max(0.0, period_ms - probe["p50_ms"]))
+        half["target_rps"] = round(target)
+        return half, peak_rss_mb(proc.pid)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
@@ -169,50 +187,40 @@ def main() -> int:
         manifest(work / "sources.yaml")
         env = {**os.environ, "LOGISTICA_LOG_LEVEL": "WARNING"}
         py = sys.executable
-        results = {}
-        p = free_port()
-        results["raw"] = measure(
-            "raw",
-            [py, str(HERE / "baselines.py"), "raw", str(p), SECRET],
-            p,
-            f"http://127.0.0.1:{p}/ingest/bench",
-            work,
-            args.seconds,
-            env,
-        )
-        p = free_port()
-        results["naive"] = measure(
-            "naive",
-            [py, str(HERE / "baselines.py"), "naive", str(p), SECRET, dsn],
-            p,
-            f"http://127.0.0.1:{p}/ingest/bench",
-            work,
-            args.seconds,
-            env,
-        )
-        p = free_port()
-        results["logistica"] = measure(
-            "logistica",
-            [
-                py,
-                "-m",
-                "logistica_workers",
-                "ingest",
-                "-f",
-                str(work / "sources.yaml"),
-                "--database-url",
-                dsn,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p),
-            ],
-            p,
-            f"http://127.0.0.1:{p}/readyz",
-            work,
-            args.seconds,
-            env,
-        )
+        servers = [
+            Server("raw", [py, str(HERE / "baselines.py"), "raw", "{port}", SECRET], 0, ""),
+            Server(
+                "naive", [py, str(HERE / "baselines.py"), "naive", "{port}", SECRET, dsn], 0, ""
+            ),
+            Server(
+                "logistica",
+                [
+                    *(py, "-m", "logistica_workers", "ingest", "-f", str(work / "sources.yaml")),
+                    *("--database-url", dsn, "--host", "127.0.0.1", "--port", "{port}"),
+                ],
+                0,
+                "/readyz",
+            ),
+        ]
+        for s in servers:
+            s.port = free_port()
+            s.cmd = [c.replace("{port}", str(s.port)) for c in s.cmd]
+            s.ready_url = f"http://127.0.0.1:{s.port}{s.ready_url or '/ingest/bench'}"
+        runs: dict[str, list[Any]] = {s.name: [] for s in servers}
+        for i in range(args.rounds):
+            for s in servers:
+                runs[s.name].append(saturation(s, work, f"sat{i}", args.seconds, env))
+                print(s.name, "saturation", runs[s.name][-1], file=sys.stderr)
+        results: dict[str, Any] = {}
+        for s in servers:
+            median = sorted(runs[s.name], key=lambda r: r["rps"])[len(runs[s.name]) // 2]
+            half, rss = half_load(s, work, median["rps"], args.seconds, env)
+            results[s.name] = {
+                "saturation": median,
+                "saturation_runs_rps": [r["rps"] for r in runs[s.name]],
+                "half_load": half,
+                "rss_mb": rss,
+            }
     finally:
         pg.stop()
     lg, raw, naive = results["logistica"], results["raw"], results["naive"]
@@ -220,7 +228,9 @@ def main() -> int:
         "logistica_vs_raw": round(lg["saturation"]["rps"] / raw["saturation"]["rps"], 2),
         "logistica_vs_naive": round(lg["saturation"]["rps"] / naive["saturation"]["rps"], 2),
     }
-    results["command"] = f"python benchmarks/ingest/run.py --seconds {args.seconds:g}"
+    results["command"] = (
+        f"python benchmarks/ingest/run.py --seconds {args.seconds:g} --rounds {args.rounds}"
+    )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return 0

@@ -336,3 +336,24 @@ async def test_disconnected_client_work_is_cancelled(migrated: str) -> None:
     ids = {r["event_id"] for r in await stored(migrated, "gh")}
     assert "kept" in ids
     assert "abandoned" not in ids
+
+
+async def test_a_body_that_stalls_gets_504_at_the_deadline(migrated: str) -> None:
+    settings = IngestSettings(request_timeout=0.5)
+    async with running_worker([GITHUB], migrated, settings) as w:
+        body, headers = signed(GITHUB, {"slow": True}, delivery_id="stalled")
+        host, port = w.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(
+            f"POST /ingest/gh HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+            + body[:5]  # the rest never comes
+        )
+        await writer.drain()
+        started = time.monotonic()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        waited = time.monotonic() - started
+        writer.close()
+    assert status_line.split()[1] == b"504"
+    assert 0.4 < waited < 5
+    assert "stalled" not in {r["event_id"] for r in await stored(migrated, "gh")}

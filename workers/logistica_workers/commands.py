@@ -58,6 +58,7 @@ def load_sources(args: argparse.Namespace) -> list[IngestSource]:
 
 
 def ingest(args: argparse.Namespace) -> int:
+    from logistica_workers.ingest.app import IngestSettings
     from logistica_workers.ingest.server import run_ingest
 
     if problem := database_problem(args):
@@ -66,8 +67,12 @@ def ingest(args: argparse.Namespace) -> int:
         sources = load_sources(args)
     except ValidationFailure as exc:
         return fail("ingest", f"invalid sources: {exc}")
+    try:
+        settings = IngestSettings.from_env()
+    except ValueError as exc:
+        return fail("ingest", str(exc))
     setup_logging()
-    return loop.run(run_ingest(sources, args.database_url, args.host, args.port))
+    return loop.run(run_ingest(sources, args.database_url, args.host, args.port, settings))
 
 
 def dev(args: argparse.Namespace) -> int:

@@ -12,6 +12,15 @@ from logistica_workers.db.migrate import LATEST_VERSION, current_version
 log = logging.getLogger("logistica.db")
 
 
+class _StatelessConnection(asyncpg.Connection):  # type: ignore[misc]
+    """The workers never set session state (no SET, LISTEN, advisory locks or open cursors on
+    pooled connections), so the reset query asyncpg sends on every release — a round trip per
+    batch — is skipped. Open transactions are still rolled back by the pool."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class Database:
     """Owns the pool and tracks whether the database is reachable and migrated."""
 
@@ -42,6 +51,7 @@ class Database:
                         max_size=self.max_size,
                         command_timeout=10,
                         timeout=5,
+                        connection_class=_StatelessConnection,
                     )
                 async with self.pool.acquire(timeout=5) as conn:
                     self.schema_version = await current_version(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -42,6 +43,20 @@ class IngestMetrics:
         )
         for state in ("size", "in_use", "idle", "max"):
             pool.labels(state).set_function(_stat(pool_stats, state))
+        # labelled children, looked up once: ``labels()`` costs more than the update itself
+        self._counted: dict[tuple[str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    def observe_request(self, source: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency; ``source`` must be of bounded variety."""
+        counter = self._counted.get((source, status))
+        if counter is None:
+            counter = self._counted[(source, status)] = self.requests.labels(source, str(status))
+        counter.inc()
+        timer = self._timed.get(source)
+        if timer is None:
+            timer = self._timed[source] = self.latency.labels(source)
+        timer.observe(seconds)
 
 
 def _stat(stats: Callable[[], dict[str, int]], key: str) -> Callable[[], float]:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -43,16 +43,14 @@ class StoreUnavailable(Exception):
     pass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PendingEvent:
     namespace: str
     source: str
     event_id: str
     headers_json: str
     payload_json: str
-    future: asyncio.Future[Outcome] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future[Outcome]
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -195,11 +193,15 @@ class GroupCommitWriter:
                 strict=True,
             )
         )
-        async with pool.acquire(timeout=5) as conn, conn.transaction():
+        async with pool.acquire(timeout=5) as conn:
+            # one statement in autocommit is one transaction: committed (and, with
+            # synchronous_commit on, flushed) when fetch returns. No BEGIN/COMMIT round trips.
             rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
             inserted = {(r["namespace"], r["source"], r["event_id"]): int(r["id"]) for r in rows}
             missing = [k for k in unique if k not in inserted]
             existing: dict[tuple[str, str, str], int] = {}
+            # ON CONFLICT DO NOTHING waited for any concurrent insert of these keys to commit,
+            # so a fresh snapshot sees every row that made this batch's keys duplicates
             if missing:
                 m = list(zip(*missing, strict=True))
                 for r in await conn.fetch(_EXISTING, list(m[0]), list(m[1]), list(m[2])):

@@ -34,36 +34,31 @@ from logistica_workers.routing.portfolio import Portfolio, default_configs
 from logistica_workers.runtime.errors import error_response as _error
 from logistica_workers.runtime.errors import json_errors
 from logistica_workers.runtime.http import serve
+from logistica_workers.runtime.settings import env_int, env_number
 from logistica_workers.runtime.shutdown import ShutdownClock
 
 log = logging.getLogger("logistica.route")
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-
-
 @dataclass
 class RouteSettings:
     max_concurrent: int = field(
-        default_factory=lambda: int(
-            _env_float("LOGISTICA_ROUTE_MAX_CONCURRENT", float(os.cpu_count() or 1))
+        default_factory=lambda: env_int(
+            "LOGISTICA_ROUTE_MAX_CONCURRENT", os.cpu_count() or 1, low=1, high=1024
         )
     )
     default_time_limit: float = field(
-        default_factory=lambda: _env_float("LOGISTICA_ROUTE_DEFAULT_TIME_LIMIT", 2.0)
+        default_factory=lambda: env_number(
+            "LOGISTICA_ROUTE_DEFAULT_TIME_LIMIT", 2.0, low=0.1, high=3600
+        )
     )
     max_time_limit: float = field(
-        default_factory=lambda: _env_float("LOGISTICA_ROUTE_MAX_TIME_LIMIT", 10.0)
+        default_factory=lambda: env_number(
+            "LOGISTICA_ROUTE_MAX_TIME_LIMIT", 10.0, low=0.1, high=3600
+        )
     )
     max_stops: int = field(
-        default_factory=lambda: int(_env_float("LOGISTICA_ROUTE_MAX_STOPS", 500))
+        default_factory=lambda: env_int("LOGISTICA_ROUTE_MAX_STOPS", 500, low=1, high=100_000)
     )
     max_body_bytes: int = 4 * 1024 * 1024
     engines_per_solve: int = 1
