@@ -16,9 +16,10 @@ from logistica_workers.api.common import ValidationFailure
 from logistica_workers.api.ingest_config import IngestSource, sources_from_manifests
 from logistica_workers.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from logistica_workers.db.migrate import migrate
+from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.ingest.server import run_ingest
 from logistica_workers.ingest.signing import sign
-from logistica_workers.routing.service import run_route
+from logistica_workers.routing.service import RouteSettings, run_route
 from logistica_workers.runtime.logging import setup_logging
 
 DEFAULT_SOURCES = Path("examples/dev-sources.yaml")
@@ -56,6 +57,11 @@ def run_dev(args: argparse.Namespace) -> int:
     except ValidationFailure as exc:
         print(f"logistica dev: invalid sources: {exc}", file=sys.stderr)
         return 2
+    try:
+        settings = IngestSettings.from_env(), RouteSettings()
+    except ValueError as exc:
+        print(f"logistica dev: {exc}", file=sys.stderr)
+        return 2
     setup_logging()
     # no load balancer to wait for on one machine: Ctrl-C stops at once (still gracefully)
     os.environ.setdefault("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
@@ -67,13 +73,18 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"logistica dev: cannot start the embedded Postgres: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_serve(sources, dsn, args, data_dir))
+        return asyncio.run(_serve(sources, dsn, args, data_dir, *settings))
     finally:
         pg.stop()
 
 
 async def _serve(
-    sources: list[IngestSource], dsn: str, args: argparse.Namespace, data_dir: Path
+    sources: list[IngestSource],
+    dsn: str,
+    args: argparse.Namespace,
+    data_dir: Path,
+    ingest_settings: IngestSettings,
+    route_settings: RouteSettings,
 ) -> int:
     await migrate(dsn)
     tasks = []
@@ -90,7 +101,13 @@ async def _serve(
     tasks.append(
         asyncio.create_task(
             run_ingest(
-                sources, dsn, "127.0.0.1", args.ingest_port, started=ingest_started, stop=stop
+                sources,
+                dsn,
+                "127.0.0.1",
+                args.ingest_port,
+                ingest_settings,
+                started=ingest_started,
+                stop=stop,
             )
         )
     )
@@ -104,7 +121,9 @@ async def _serve(
 
     tasks.append(
         asyncio.create_task(
-            run_route("127.0.0.1", args.route_port, started=route_started, stop=stop)
+            run_route(
+                "127.0.0.1", args.route_port, route_settings, started=route_started, stop=stop
+            )
         )
     )
     results = await asyncio.gather(*tasks)

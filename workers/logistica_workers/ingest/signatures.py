@@ -43,7 +43,7 @@ def prepare_keys(provider: Provider, values: Sequence[str]) -> Keys:
 
 
 def _mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
-    # the one-shot form runs in OpenSSL without building an HMAC object: ~3x faster
+    # the one-shot form runs in OpenSSL without building an HMAC object (2.2 vs 2.6 µs)
     return hmac.digest(key, message, algorithm)
 
 

@@ -16,7 +16,11 @@ def env_number(name: str, default: float, *, low: float, high: float = math.inf)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
     if not (low <= value <= high) or math.isnan(value):
-        bound = f"between {low:g} and {high:g}" if high != math.inf else f"at least {low:g}"
+        bound = (
+            f"between {_show(low)} and {_show(high)}"
+            if high != math.inf
+            else f"at least {_show(low)}"
+        )
         raise ValueError(f"{name} must be {bound}, got {raw}")
     return value
 
@@ -26,3 +30,7 @@ def env_int(name: str, default: int, *, low: int, high: int | None = None) -> in
     if value != int(value):
         raise ValueError(f"{name} must be a whole number, got {os.environ[name]}")
     return int(value)
+
+
+def _show(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)

@@ -1,0 +1,81 @@
+"""``logistica dev``, the README's run command: what it prints works, and its data outlives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from logistica_workers.db.embedded import free_port
+from tests.platform.processes import start, stop, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _curl_line(log: Path) -> str:
+    lines = log.read_text(errors="replace").splitlines()
+    return lines[lines.index("send a signed event:") + 1].strip()
+
+
+def _run_dev(tmp: Path, log: Path, ingest: int, route: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "logistica_workers", "dev", "--data-dir", str(tmp / "data")]
+    cmd += ["--ingest-port", str(ingest), "--route-port", str(route)]
+    env = {**os.environ, "LOGISTICA_DEV_PG_PORT": str(free_port())}
+    proc = start(cmd, log, env)
+    wait_for(lambda: "send a signed event:" in log.read_text(), 90, "logistica dev", proc, log)
+    return proc
+
+
+def _send(curl: str) -> str:
+    out = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout
+
+
+def test_dev_serves_the_printed_curl_and_keeps_its_data(tmp_path: Path) -> None:
+    ingest, route = free_port(), free_port()
+    log = tmp_path / "dev.log"
+    proc = _run_dev(tmp_path, log, ingest, route)
+    try:
+        first = _send(_curl_line(log))
+        assert first.startswith("HTTP/1.1 202"), first
+        again = _send(_curl_line(log))
+        assert '"status":"duplicate"' in again, again
+        problem = (ROOT / "examples" / "problems" / "lisbon.json").read_bytes()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{route}/route",
+            data=problem,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            assert resp.status == 200
+            assert json.loads(resp.read())["routes"]
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert proc.wait(30) == 0
+    finally:
+        stop(proc)
+
+    proc = _run_dev(tmp_path, tmp_path / "dev2.log", ingest, route)
+    try:  # the same data directory: the event stored by the first run is still there
+        assert '"status":"duplicate"' in _send(_curl_line(log))
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+
+
+def test_dev_refuses_a_bad_setting_before_starting_anything(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "logistica_workers", "dev", "--data-dir", str(tmp_path / "d")],
+        env={**os.environ, "LOGISTICA_INGEST_QUEUE": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "LOGISTICA_INGEST_QUEUE must be between 1 and 1000000, got 0" in out.stderr
+    assert not (tmp_path / "d").exists()
