@@ -26,6 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "logistica"
 NS = "logistica-system"
 DB_SECRET = ["--set", "database.existingSecret=logistica-database"]
+# release, chart, namespace and the values both install and upgrade pass
+RELEASE = [
+    *("logistica", str(CHART), "-n", NS, *DB_SECRET),
+    *("--set", "operator.resyncSeconds=1", "--timeout", "120s"),
+]
 
 
 def run(cp: ControlPlane, *cmd: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -148,19 +153,7 @@ def installed(
     )
     runner.start()
     try:
-        helm(
-            control_plane,
-            "install",
-            "logistica",
-            str(CHART),
-            "-n",
-            NS,
-            *DB_SECRET,
-            "--set",
-            "operator.resyncSeconds=1",
-            "--timeout",
-            "120s",
-        )
+        helm(control_plane, "install", *RELEASE)
         yield runner
     finally:
         runner.stop()
@@ -205,17 +198,9 @@ def test_upgrade_runs_the_migration_hook(
     helm(
         control_plane,
         "upgrade",
-        "logistica",
-        str(CHART),
-        "-n",
-        NS,
-        *DB_SECRET,
-        "--set",
-        "operator.resyncSeconds=1",
+        *RELEASE,
         "--set",
         "operator.solverConcurrency=3",
-        "--timeout",
-        "120s",
     )
     assert installed.exit_codes.get("logistica-migrate-2") == 0
     dep = client.AppsV1Api(api).read_namespaced_deployment("logistica-operator", NS)

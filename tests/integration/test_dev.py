@@ -13,6 +13,7 @@ from pathlib import Path
 
 from logistica_workers.db.embedded import free_port
 from tests.platform.processes import start, stop, wait_for
+from tests.support.cli import logistica
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,14 +69,7 @@ def test_dev_serves_the_printed_curl_and_keeps_its_data(tmp_path: Path) -> None:
 
 
 def test_dev_refuses_a_bad_setting_before_starting_anything(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "logistica_workers", "dev", "--data-dir", str(tmp_path / "d")],
-        env={**os.environ, "LOGISTICA_INGEST_QUEUE": "0"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = logistica("dev", "--data-dir", str(tmp_path / "d"), env={"LOGISTICA_INGEST_QUEUE": "0"})
     assert out.returncode == 2
     assert "LOGISTICA_INGEST_QUEUE must be between 1 and 1000000, got 0" in out.stderr
     assert not (tmp_path / "d").exists()

@@ -11,16 +11,12 @@ import asyncpg
 
 from logistica_workers.db.embedded import free_port
 from logistica_workers.db.migrate import LATEST_VERSION, migrate, migrations
+from tests.support.cli import logistica
 from tests.support.db import create_database
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "logistica_workers", "migrate", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return logistica("migrate", *args)
 
 
 def test_cli_applies_once_then_reports_up_to_date(database_url: str) -> None:

@@ -1,12 +1,10 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.routing.service import RouteSettings
+from tests.support.cli import logistica
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -56,22 +54,13 @@ def test_route_settings_reject_out_of_range(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_ingest_cli_refuses_a_bad_setting_before_serving() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "logistica_workers",
-            "ingest",
-            "-f",
-            str(EXAMPLES / "webhooksource-github.yaml"),
-            "--database-url",
-            "postgresql://nobody@127.0.0.1:1/x",
-        ],
-        env={**os.environ, "LOGISTICA_INGEST_WRITERS": "100"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    out = logistica(
+        "ingest",
+        "-f",
+        str(EXAMPLES / "webhooksource-github.yaml"),
+        "--database-url",
+        "postgresql://nobody@127.0.0.1:1/x",
+        env={"LOGISTICA_INGEST_WRITERS": "100"},
     )
     assert out.returncode == 2
     assert "LOGISTICA_INGEST_WRITERS must be between 1 and 64, got 100" in out.stderr
