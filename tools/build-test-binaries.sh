@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test control plane from Go modules (no prebuilt downloads):
-#   kube-apiserver and kubectl from k8s.io/kubernetes, etcd from go.etcd.io/etcd,
-#   helm from helm.sh/helm/v3.
+# Builds the test cluster from Go modules (no prebuilt downloads):
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl
+#   from k8s.io/kubernetes, etcd from go.etcd.io/etcd, helm from helm.sh/helm/v3.
 # Binaries are cached outside git in $LOGISTICA_BIN_DIR
 # (default ~/.cache/logistica/bin/k8s-<ver>_etcd-<ver>_helm-<ver>); a warm run is a no-op.
 # Prints the directory holding the binaries on its last line.
@@ -10,11 +10,12 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.35.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 HELM_VERSION=${HELM_VERSION:-v3.19.0}
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 tag="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
 out=${LOGISTICA_BIN_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/logistica/bin/$tag"}
 
 have_all() {
-  for b in kube-apiserver kubectl etcd helm; do [ -x "$out/$b" ] || return 1; done
+  for b in "${K8S_BINARIES[@]}" etcd helm; do [ -x "$out/$b" ] || return 1; done
 }
 if have_all; then echo "$out"; exit 0; fi
 
@@ -37,21 +38,18 @@ build_kubernetes() {
     grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$gomod" \
       | awk -v v="$staging_ver" '{print "replace " $1 " => " $1 " " v}'
   } > go.mod
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for b in "${K8S_BINARIES[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$b"; done
+    printf ')\n'
+  } > tools.go
   go mod tidy >/dev/null 2>&1 || true
-  go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION}" \
-    -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-  go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION}" \
-    -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl
+  local b
+  for b in "${K8S_BINARIES[@]}"; do
+    [ -x "$out/$b" ] && continue
+    go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION}" \
+      -o "$out/$b" "k8s.io/kubernetes/cmd/$b"
+  done
 }
 
 build_simple() {  # name module package version
@@ -66,6 +64,6 @@ build_simple() {  # name module package version
 [ -x "$out/etcd" ] || build_simple etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 [ -x "$out/helm" ] || build_simple helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
   "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
-{ [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ]; } || build_kubernetes
+have_all || build_kubernetes
 have_all
 echo "$out"
