@@ -31,9 +31,10 @@ def main() -> None:
         doc = json.loads(body)
         if kind == "naive":
             row = await pool[0].fetchval(
-                "INSERT INTO external_events (namespace, source, event_id, headers, payload) "
-                "VALUES ('default', 'bench', $1, '{}'::jsonb, $2::jsonb) "
-                "ON CONFLICT (namespace, source, event_id) DO NOTHING RETURNING id",
+                "INSERT INTO external_events"
+                " (namespace, source, event_id, event_digest, headers, payload)"
+                " VALUES ('default', 'bench', $1, sha256(convert_to($1, 'UTF8')), '{}'::jsonb,"
+                " $2::jsonb) ON CONFLICT (namespace, source, event_digest) DO NOTHING RETURNING id",
                 str(doc["id"]),
                 body.decode(),
             )

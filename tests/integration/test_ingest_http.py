@@ -203,6 +203,25 @@ async def test_configured_json_pointer_missing_is_400(
     assert (status, reply["error"]) == (400, "missing_event_id")
 
 
+async def test_long_idempotency_keys_sharing_a_prefix_are_distinct(
+    worker: RunningWorker, http: aiohttp.ClientSession, migrated: str
+) -> None:
+    """Keys are never cut: two ids equal in their first 6000 characters are two events."""
+    prefix = "evt-" + "p" * 6000
+    ids = [prefix + "-a", prefix + "-b"]
+    replies = []
+    for event_id in ids:
+        body, headers = signed(HMAC, {"event": {"id": event_id}})
+        status, _, reply = await post(http, f"{worker.url}/ingest/carrier", body, headers)
+        assert (status, reply["status"], reply["eventId"]) == (202, "stored", event_id)
+        replies.append(reply)
+    body, headers = signed(HMAC, {"event": {"id": ids[1]}, "retry": 1})
+    status, _, again = await post(http, f"{worker.url}/ingest/carrier", body, headers)
+    assert (status, again["status"], again["id"]) == (200, "duplicate", replies[1]["id"])
+    rows = [r for r in await stored(migrated, "carrier") if r["event_id"].startswith(prefix)]
+    assert [r["event_id"] for r in rows] == ids
+
+
 async def test_concurrent_duplicates_store_once(
     worker: RunningWorker, http: aiohttp.ClientSession, migrated: str
 ) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import subprocess
 import sys
 from typing import Any
 
 import asyncpg
+import pytest
 
 from logistica_workers.db.embedded import free_port
 from logistica_workers.db.migrate import LATEST_VERSION, migrate, migrations
@@ -61,3 +63,49 @@ def test_cli_errors_are_clear() -> None:
     )
     assert none.returncode == 2
     assert "LOGISTICA_DATABASE_URL" in none.stderr
+
+
+async def test_0003_keeps_existing_rows_and_makes_long_keys_distinct(pg_server: Any) -> None:
+    """Rows stored before 0003 get their digest; keys that share a long prefix stay distinct."""
+    dsn = await create_database(pg_server.dsn, "migrate_0003")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for m in migrations():
+            if m.version < 3:
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    m.version,
+                    m.name,
+                )
+        await conn.execute(
+            "INSERT INTO external_events (source, event_id, payload) VALUES"
+            " ('s', 'old-1', '{}'), ('s', 'ключ-2', '{}')"
+        )
+        await migrate(dsn)
+        rows = await conn.fetch(
+            "SELECT event_id, event_digest FROM external_events ORDER BY event_id"
+        )
+        assert [(r["event_id"], bytes(r["event_digest"])) for r in rows] == [
+            (k, hashlib.sha256(k.encode()).digest()) for k in ("old-1", "ключ-2")
+        ]
+        long_a, long_b = "x" * 5000 + "a", "x" * 5000 + "b"
+        for key in (long_a, long_b):
+            await conn.execute(
+                "INSERT INTO external_events (source, event_id, event_digest, payload)"
+                " VALUES ('s', $1, sha256(convert_to($1, 'UTF8')), '{}')",
+                key,
+            )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "INSERT INTO external_events (source, event_id, event_digest, payload)"
+                " VALUES ('s', $1, sha256(convert_to($1, 'UTF8')), '{}')",
+                long_a,
+            )
+        assert await conn.fetchval("SELECT count(*) FROM external_events") == 4
+    finally:
+        await conn.close()

@@ -101,7 +101,7 @@ def resolve_pointer(doc: Any, pointer: str) -> Any:
 
 def _id_text(value: Any) -> str | None:
     if isinstance(value, str) and value:
-        return value[:256]
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None

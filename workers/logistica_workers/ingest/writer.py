@@ -10,6 +10,7 @@ retried row by row so that one bad row fails only its own request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -53,21 +54,27 @@ class PendingEvent:
     future: asyncio.Future[Outcome]
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.namespace, self.source, self.event_id)
+    def key(self) -> tuple[str, str, bytes]:
+        """What the unique constraint compares: the SHA-256 of the key, so any length fits."""
+        return (self.namespace, self.source, event_digest(self.event_id))
+
+
+def event_digest(event_id: str) -> bytes:
+    return hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).digest()
 
 
 _INSERT = """
-INSERT INTO external_events (namespace, source, event_id, headers, payload)
-SELECT n, s, e, h::jsonb, p::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(n, s, e, h, p)
-ON CONFLICT (namespace, source, event_id) DO NOTHING
-RETURNING id, namespace, source, event_id
+INSERT INTO external_events (namespace, source, event_id, event_digest, headers, payload)
+SELECT n, s, e, d, h::jsonb, p::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[])
+  AS t(n, s, e, d, h, p)
+ON CONFLICT (namespace, source, event_digest) DO NOTHING
+RETURNING id, namespace, source, event_digest
 """
 _EXISTING = """
-SELECT id, namespace, source, event_id FROM external_events
-WHERE (namespace, source, event_id) IN (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
+SELECT id, namespace, source, event_digest FROM external_events
+WHERE (namespace, source, event_digest) IN (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]))
 """
 
 _CONNECTION_ERRORS = (
@@ -181,14 +188,15 @@ class GroupCommitWriter:
     async def _insert(
         self, pool: asyncpg.Pool, batch: list[PendingEvent]
     ) -> list[tuple[PendingEvent, Outcome]]:
-        unique: dict[tuple[str, str, str], PendingEvent] = {}
-        for e in batch:
-            unique.setdefault(e.key, e)
+        keys = [e.key for e in batch]
+        unique: dict[tuple[str, str, bytes], PendingEvent] = {}
+        for k, e in zip(keys, batch, strict=True):
+            unique.setdefault(k, e)
         cols = list(
             zip(
                 *[
-                    (e.namespace, e.source, e.event_id, e.headers_json, e.payload_json)
-                    for e in unique.values()
+                    (e.namespace, e.source, e.event_id, k[2], e.headers_json, e.payload_json)
+                    for k, e in unique.items()
                 ],
                 strict=True,
             )
@@ -197,24 +205,26 @@ class GroupCommitWriter:
             # one statement in autocommit is one transaction: committed (and, with
             # synchronous_commit on, flushed) when fetch returns. No BEGIN/COMMIT round trips.
             rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
-            inserted = {(r["namespace"], r["source"], r["event_id"]): int(r["id"]) for r in rows}
+            inserted = {
+                (r["namespace"], r["source"], r["event_digest"]): int(r["id"]) for r in rows
+            }
             missing = [k for k in unique if k not in inserted]
-            existing: dict[tuple[str, str, str], int] = {}
+            existing: dict[tuple[str, str, bytes], int] = {}
             # ON CONFLICT DO NOTHING waited for any concurrent insert of these keys to commit,
             # so a fresh snapshot sees every row that made this batch's keys duplicates
             if missing:
                 m = list(zip(*missing, strict=True))
                 for r in await conn.fetch(_EXISTING, list(m[0]), list(m[1]), list(m[2])):
-                    existing[(r["namespace"], r["source"], r["event_id"])] = int(r["id"])
+                    existing[(r["namespace"], r["source"], r["event_digest"])] = int(r["id"])
         # committed: the first request of each new key stored it, every other one is a duplicate
         out: list[tuple[PendingEvent, Outcome]] = []
-        for event in batch:
-            if event.key in inserted:
-                row_id = inserted[event.key]
-                first = unique[event.key] is event
+        for key, event in zip(keys, batch, strict=True):
+            if key in inserted:
+                row_id = inserted[key]
+                first = unique[key] is event
                 out.append((event, Stored(row_id) if first else Duplicate(row_id)))
             else:
-                out.append((event, Duplicate(existing.get(event.key))))
+                out.append((event, Duplicate(existing.get(key))))
         return out
 
     def _fail(self, batch: list[PendingEvent], exc: Exception) -> None:
