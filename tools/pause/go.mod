@@ -1,0 +1,3 @@
+module logistica.dev/tools/pause
+
+go 1.21
