@@ -2,23 +2,55 @@
 # Installs everything logistica needs on a fresh Debian machine, idempotently:
 #   Debian packages (PostgreSQL server), a virtualenv in .venv with the package and its dev
 #   extra, and (with --test-binaries) etcd, kube-apiserver, kubectl and helm built from Go
-#   modules into ~/.cache/logistica/bin.
+#   modules into ~/.cache/logistica/bin. With --images also the Debian packages that build
+#   the images without a daemon and run the test node (buildah, mmdebstrap, containerd, runc,
+#   CNI plugins, iptables, conntrack, uidmap ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_binaries=0
-[ "${1:-}" = "--test-binaries" ] && want_binaries=1
+want_images=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-binaries) want_binaries=1 ;;
+    --images) want_images=1 ;;  # what the image build and the test node need
+    *) echo "setup: unknown argument '$arg' (--test-binaries, --images)" >&2; exit 2 ;;
+  esac
+done
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# apt with a lock timeout, retried: other processes on the machine may be running apt too
+apt_() {
+  local attempt
+  for attempt in 1 2 3; do
+    if sudo_ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -qq "$@"; then
+      return 0
+    fi
+    echo "setup: apt-get $1 failed (attempt $attempt of 3), retrying" >&2
+    sleep $((attempt * 5))
+  done
+  return 1
+}
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v psql >/dev/null || missing+=(postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "$want_images" = 1 ]; then
+  # package:command (or :path) pairs; installed only when the command is missing
+  for pair in buildah:buildah mmdebstrap:mmdebstrap containerd:containerd runc:runc \
+    containernetworking-plugins:/usr/lib/cni/bridge iptables:iptables conntrack:conntrack \
+    uidmap:newuidmap openssl:openssl util-linux:nsenter iproute2:ip; do
+    pkg=${pair%%:*} probe=${pair#*:}
+    if [ "${probe#/}" != "$probe" ]; then [ -e "$probe" ] || missing+=("$pkg")
+    else command -v "$probe" >/dev/null || missing+=("$pkg"); fi
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}" >&2
-  sudo_ apt-get update -qq
-  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_ update
+  apt_ install -y --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then
