@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 import kopf
+from kubernetes import config
 
 from logistica_operator import kube
 
@@ -33,6 +34,22 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="kube")
     )
     await asyncio.to_thread(kube.load_config)
+
+
+def credentials_problem() -> str | None:
+    """Why no Kubernetes API credentials can be loaded, or None when they can.
+
+    kopf would otherwise retry its login forever (a traceback a minute, health port closed).
+    """
+    try:
+        kube.load_config()
+    except (config.ConfigException, OSError, ValueError) as exc:
+        detail = str(exc).strip() or type(exc).__name__
+        return (
+            "no Kubernetes credentials: not in a pod with a service account token and no "
+            f"usable kubeconfig (KUBECONFIG or ~/.kube/config): {detail}"
+        )
+    return None
 
 
 def run(namespaces: list[str] | None, all_namespaces: bool) -> int:

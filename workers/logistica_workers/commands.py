@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 
 from logistica_workers.api.common import ValidationFailure
 from logistica_workers.api.ingest_config import (
@@ -81,9 +82,25 @@ def dev(args: argparse.Namespace) -> int:
     return run_dev(args)
 
 
+def temp_dir_problem() -> str | None:
+    """Why no temporary directory is writable, or None. The solver's engine processes need
+    one (multiprocessing's forkserver socket, matplotlib's cache)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="logistica-check-"):
+            pass
+    except OSError as exc:
+        return (
+            f"no writable temporary directory ({exc}): mount a writable /tmp "
+            "(an emptyDir in Kubernetes) or point TMPDIR at one"
+        )
+    return None
+
+
 def solve(args: argparse.Namespace) -> int:
     from logistica_workers.routing.solve_cli import run
 
+    if problem := temp_dir_problem():
+        return fail("solve", problem, 1)
     return run(args)
 
 
@@ -94,6 +111,8 @@ def route(args: argparse.Namespace) -> int:
         settings = RouteSettings()
     except ValueError as exc:
         return fail("route", str(exc))
+    if problem := temp_dir_problem():
+        return fail("route", problem, 1)
     setup_logging()
     return loop.run(run_route(args.host, args.port, settings))
 
@@ -101,8 +120,10 @@ def route(args: argparse.Namespace) -> int:
 def operator(args: argparse.Namespace) -> int:
     """The only place worker code reaches the operator package."""
     try:
-        from logistica_operator.main import run
+        from logistica_operator.main import credentials_problem, run
     except ValueError as exc:  # a bad setting in the environment
         return fail("operator", str(exc))
+    if problem := credentials_problem():
+        return fail("operator", problem, 1)
     setup_logging()
     return run(args.namespace, args.all_namespaces)
