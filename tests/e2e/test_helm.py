@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from logistica_workers.db.migrate import migrate
-from tests.e2e.operator_harness import eventually, get_cr
+from tests.e2e.operator_harness import OperatorProcess, eventually, get_cr
 from tests.e2e.pod_runner import MANAGED_OR_HELM, PodRunner
 from tests.platform.binaries import binary
 from tests.platform.kube import ControlPlane
@@ -228,9 +228,141 @@ def test_uninstall_removes_everything_but_the_crds(
         for r in rbac.list_namespaced_role(NS).items
         if r.metadata.name.startswith("logistica-operator")
     ] == []
+    assert [
+        r.metadata.name
+        for r in rbac.list_cluster_role().items
+        if r.metadata.name.startswith("logistica-operator")
+    ] == []  # the scan ClusterRole of namespaced mode goes too
     crds = client.ApiextensionsV1Api(api).list_custom_resource_definition().items
     assert {"webhooksources.logistica.dev", "routingjobs.logistica.dev"} <= {
         c.metadata.name for c in crds
     }
     status = json.loads(helm(control_plane, "list", "-n", NS, "-o", "json").stdout)
     assert status == []
+
+
+SCAN_NS = "rbac-scan"
+
+
+def _sa_kubeconfig(cp: ControlPlane, api: client.ApiClient, sa: str, path: Path) -> Path:
+    """A kubeconfig holding only a token of ServiceAccount ``sa``: the operator runs as the
+    chart makes it run, not as the test's admin."""
+    token = (
+        client.CoreV1Api(api)
+        .create_namespaced_service_account_token(sa, SCAN_NS, {"spec": {"expirationSeconds": 3600}})
+        .status.token
+    )
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": cp.url,
+                            "certificate-authority": str(cp.pki.ca_cert),
+                        },
+                    }
+                ],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "sa"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+def test_namespaced_operator_under_the_charts_rbac_starts_without_forbidden(
+    control_plane: ControlPlane, api: client.ApiClient, tmp_path: Path
+) -> None:
+    """The chart's namespaced RBAC applied for real; the operator runs with its
+    ServiceAccount's token: no Forbidden at start-up and a first reconcile within seconds
+    (before the scan ClusterRole it retried Forbidden for ~54 s)."""
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": SCAN_NS}})
+    rendered = helm(
+        control_plane,
+        *("template", "scan", str(CHART), "-n", SCAN_NS, *DB_SECRET),
+        *("--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml"),
+    ).stdout
+    kubectl = binary("kubectl")
+    run(control_plane, kubectl, "apply", "-n", SCAN_NS, "-f", "-", stdin=rendered)
+    operator: OperatorProcess | None = None
+    try:
+        rbac = client.RbacAuthorizationV1Api(api)
+        scan = rbac.read_cluster_role("scan-logistica-operator-scan")
+        assert sorted((tuple(r.resources), tuple(r.verbs)) for r in scan.rules) == [
+            (("customresourcedefinitions",), ("list", "watch")),
+            (("namespaces",), ("list", "watch")),
+        ]
+        sa = "system:serviceaccount:rbac-scan:scan-logistica-operator"
+
+        def can_i(verb: str, what: str) -> str:
+            out = subprocess.run(
+                [kubectl, "auth", "can-i", verb, what, "-A", "--as", sa],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={
+                    "KUBECONFIG": str(control_plane.kubeconfig),
+                    "HOME": str(control_plane.root),
+                    "PATH": "/usr/bin:/bin",
+                },
+            )
+            return out.stdout.strip()
+
+        for verb, what in [("list", "namespaces"), ("watch", "customresourcedefinitions")]:
+            assert can_i(verb, what) == "yes", (verb, what)
+        for verb, what in [("get", "secrets"), ("create", "namespaces"), ("delete", "crds")]:
+            assert can_i(verb, what) == "no", (verb, what)
+
+        kubeconfig = _sa_kubeconfig(
+            control_plane, api, "scan-logistica-operator", tmp_path / "sa.kubeconfig"
+        )
+        core.create_namespaced_secret(
+            SCAN_NS, {"metadata": {"name": "gh"}, "stringData": {"k": "v"}}
+        )
+        operator = OperatorProcess(
+            control_plane, SCAN_NS, tmp_path / "operator.log", KUBECONFIG=str(kubeconfig)
+        )
+        operator.start()
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "logistica.dev",
+            "v1alpha1",
+            SCAN_NS,
+            "webhooksources",
+            {
+                "apiVersion": "logistica.dev/v1alpha1",
+                "kind": "WebhookSource",
+                "metadata": {"name": "github"},
+                "spec": {"provider": "github", "secretRef": {"name": "gh"}, "replicas": 1},
+            },
+        )
+
+        def reconciled() -> bool | None:
+            deps = client.AppsV1Api(api).list_namespaced_deployment(SCAN_NS).items
+            return True if any(d.metadata.name == "github-ingest" for d in deps) else None
+
+        eventually(
+            reconciled, 15, "the operator's first reconcile under its own RBAC", operator.tail
+        )
+        log = operator.tail()
+        assert "Forbidden" not in log and "APIForbiddenError" not in log, log
+    finally:
+        if operator is not None:
+            operator.stop()
+        run(
+            control_plane,
+            kubectl,
+            "delete",
+            "-n",
+            SCAN_NS,
+            "--wait=false",
+            "-f",
+            "-",
+            stdin=rendered,
+        )
+        core.delete_namespace(SCAN_NS)
