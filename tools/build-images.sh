@@ -110,6 +110,9 @@ build_base() {
     --env LANG=C.UTF-8 --cmd /bin/bash "$c"
   bah commit --quiet --rm "$c" "$base_image" >/dev/null
   rm -f "$tar"  # the image holds it now
+  # bases made with other mmdebstrap arguments are superseded
+  bah images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/logistica-base:' \
+    | grep -v ":$base_key\$" | while read -r old; do bah rmi "$old" >/dev/null 2>&1 || true; done || true
   log "base $base_image ready in $((SECONDS - t0)) s"
 }
 ensure_base() {
@@ -167,8 +170,7 @@ if [ ! -s "$app_tar" ]; then
   # older builds of the app image are superseded (their layers stay cached for --layers)
   find "$cache" -maxdepth 1 -name 'logistica-*.oci.tar' ! -name "logistica-$app_key.oci.tar" -delete
   bah images --format '{{.Name}}:{{.Tag}}' | grep -E '^localhost/logistica:[0-9a-f]{16}$' \
-    | grep -v ":$app_key\$" | xargs -r buildah --root "$cache/storage" --runroot "$cache/runroot" \
-      --storage-driver overlay rmi >/dev/null 2>&1 || true
+    | grep -v ":$app_key\$" | while read -r old; do bah rmi "$old" >/dev/null 2>&1 || true; done || true
 fi
 
 if [ ! -s "$pause_tar" ]; then
