@@ -264,7 +264,7 @@ async def test_probes_and_metrics(worker: RunningWorker, http: aiohttp.ClientSes
         text = await resp.text()
     assert 'logistica_ingest_requests_total{code="202",source="shop"}' in text
     for name in (
-        "logistica_ingest_request_seconds_bucket",
+        "logistica_ingest_request_duration_seconds_bucket",
         "logistica_ingest_batch_rows_bucket",
         "logistica_ingest_queue_depth",
         'logistica_db_pool_connections{state="in_use"}',

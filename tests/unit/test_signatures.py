@@ -148,3 +148,81 @@ def test_malformed_github_headers(headers: dict[str, str], message: str) -> None
 def test_standard_secret_must_be_base64() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         prepare_keys(Provider.STANDARD, ["whsec_not base64!"])
+
+
+def test_stripe_ignores_v1_entries_that_are_not_hex() -> None:
+    """Stripe's libraries accept a header whose valid v1 sits next to a malformed one."""
+    body = b'{"id":"evt_1"}'
+    good = sign(Provider.STRIPE, "sk", body, timestamp=1000)["Stripe-Signature"]
+    t, v1 = good.split(",")
+    for header in (f"{t},v1=not-hex!,{v1}", f"{t},{v1},v1=zz", f"{t},v0=abc,v1=,{v1}"):
+        verify(
+            Provider.STRIPE,
+            {"Stripe-Signature": header},
+            body,
+            keys(Provider.STRIPE, "sk"),
+            now=1000,
+            tolerance=300,
+        )
+    with pytest.raises(SignatureError, match="no hex v1"):
+        verify(
+            Provider.STRIPE,
+            {"Stripe-Signature": f"{t},v1=zz"},
+            body,
+            keys(Provider.STRIPE, "sk"),
+            now=1000,
+            tolerance=300,
+        )
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(
+            Provider.STRIPE,
+            {"Stripe-Signature": f"{t},v1=zz,v1={'ab' * 32}"},
+            body,
+            keys(Provider.STRIPE, "sk"),
+            now=1000,
+            tolerance=300,
+        )
+
+
+TWILIO_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+TWILIO_FORM = (
+    b"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234"
+    b"&From=%2B14158675309&To=%2B18005551212"
+)
+
+
+def test_twilio_documentation_vector() -> None:
+    # twilio.com "Webhooks security": auth token 12345, this URL and these parameters
+    headers = {"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="}
+    k = keys(Provider.TWILIO, "12345")
+    verify(Provider.TWILIO, headers, TWILIO_FORM, k, now=0, tolerance=1, url=TWILIO_URL, form=True)
+    # the port Twilio may or may not have signed: both forms are accepted
+    with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
+    verify(Provider.TWILIO, headers, TWILIO_FORM, k, now=0, tolerance=1, url=with_port, form=True)
+    for url, body in (
+        ("https://mycompany.com/myapp.php?foo=1&bar=3", TWILIO_FORM),
+        ("http://mycompany.com/myapp.php?foo=1&bar=2", TWILIO_FORM),
+        (TWILIO_URL, TWILIO_FORM + b"&Extra=1"),
+    ):
+        with pytest.raises(SignatureError, match="does not match"):
+            verify(Provider.TWILIO, headers, body, k, now=0, tolerance=1, url=url, form=True)
+
+
+def test_twilio_json_body_is_bound_by_body_sha256() -> None:
+    body = b'{"event":"delivered"}'
+    url = "https://hooks.example.com/ingest/sms?bodySHA256=" + hashlib.sha256(body).hexdigest()
+    headers = sign(Provider.TWILIO, "tok", body, timestamp=0, url=url)
+    k = keys(Provider.TWILIO, "tok")
+    verify(Provider.TWILIO, headers, body, k, now=0, tolerance=1, url=url)
+    with pytest.raises(SignatureError, match="bodySHA256 does not match"):
+        verify(Provider.TWILIO, headers, b'{"event":"failed"}', k, now=0, tolerance=1, url=url)
+    with pytest.raises(SignatureError, match="needs bodySHA256"):
+        verify(
+            Provider.TWILIO,
+            headers,
+            body,
+            k,
+            now=0,
+            tolerance=1,
+            url="https://hooks.example.com/ingest/sms",
+        )

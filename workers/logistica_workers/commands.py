@@ -16,9 +16,11 @@ from logistica_workers.api.ingest_config import (
 )
 from logistica_workers.db.pool import check_dsn
 from logistica_workers.runtime import loop
+from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 def fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
@@ -73,7 +75,10 @@ def ingest(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail("ingest", str(exc))
     setup_logging()
-    return loop.run(run_ingest(sources, args.database_url, args.host, args.port, settings))
+    try:
+        return loop.run(run_ingest(sources, args.database_url, args.host, args.port, settings))
+    except ListenError as exc:
+        return fail("ingest", str(exc), EXIT_FAILURE)
 
 
 def dev(args: argparse.Namespace) -> int:
@@ -114,7 +119,10 @@ def route(args: argparse.Namespace) -> int:
     if problem := temp_dir_problem():
         return fail("route", problem, 1)
     setup_logging()
-    return loop.run(run_route(args.host, args.port, settings))
+    try:
+        return loop.run(run_route(args.host, args.port, settings))
+    except ListenError as exc:
+        return fail("route", str(exc), EXIT_FAILURE)
 
 
 def operator(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.ingest.server import run_ingest
 from logistica_workers.ingest.signing import sign
 from logistica_workers.routing.service import RouteSettings, run_route
+from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
 
 DEFAULT_SOURCES = Path("examples/dev-sources.yaml")
@@ -74,6 +75,9 @@ def run_dev(args: argparse.Namespace) -> int:
         return 1
     try:
         return asyncio.run(_serve(sources, dsn, args, data_dir, *settings))
+    except ListenError as exc:
+        print(f"logistica dev: {exc}", file=sys.stderr)
+        return 1
     finally:
         pg.stop()
 

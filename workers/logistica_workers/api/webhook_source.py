@@ -17,6 +17,7 @@ class Provider(StrEnum):
     SLACK = "slack"
     STANDARD = "standard"
     HMAC = "hmac"
+    TWILIO = "twilio"
 
 
 class SecretRef(ApiModel):
@@ -43,6 +44,12 @@ class IdempotencyKey(ApiModel):
                 "exactly one of idempotencyKey.header and idempotencyKey.jsonPointer must be set"
             )
         return self
+
+
+class GzipSpec(ApiModel):
+    """Opt-in to ``Content-Encoding: gzip`` bodies, and which bytes the provider signed."""
+
+    signed_body: Literal["inflated", "compressed"] = "inflated"
 
 
 Quantity = (
@@ -72,6 +79,11 @@ class WebhookSourceSpec(ApiModel):
     replicas: Annotated[int, Field(ge=0, le=100)] = 2
     termination_grace_period_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
     resources: Resources | None = None
+    gzip: GzipSpec | None = None
+    replay_window_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 0
+    public_url: (
+        Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s?#]+$")] | None
+    ) = None
 
     @model_validator(mode="after")
     def _hmac_only_for_hmac(self) -> WebhookSourceSpec:
@@ -79,4 +91,10 @@ class WebhookSourceSpec(ApiModel):
             raise ValueError(
                 "spec.hmac is required when provider is 'hmac' and not allowed for any other provider"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _public_url_only_for_twilio(self) -> WebhookSourceSpec:
+        if self.public_url is not None and self.provider is not Provider.TWILIO:
+            raise ValueError("spec.publicUrl is only used (and allowed) with provider 'twilio'")
         return self

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from logistica_workers.api.ingest_config import IngestSource
+from logistica_workers.api.webhook_source import Provider, WebhookSourceSpec
 from logistica_workers.db.pool import Database
 from logistica_workers.ingest import payload
 from logistica_workers.ingest.keyring import KeyRing
@@ -23,8 +27,10 @@ from logistica_workers.ingest.writer import (
     Outcome,
     PendingEvent,
     QueueFull,
+    Replay,
     StoreUnavailable,
 )
+from logistica_workers.runtime.connections import ConnectionLimits
 from logistica_workers.runtime.errors import error_response as error
 from logistica_workers.runtime.errors import json_errors
 from logistica_workers.runtime.settings import env_int, env_number
@@ -42,6 +48,7 @@ class IngestSettings:
     writers: int = 3
     pool_size: int = 8
     key_reload_interval: float = 1.0
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @classmethod
     def from_env(cls) -> IngestSettings:
@@ -62,6 +69,7 @@ class IngestSettings:
             pool_size=env_int(
                 "LOGISTICA_INGEST_POOL_SIZE", max(cls.pool_size, writers + 1), low=2, high=1000
             ),
+            limits=ConnectionLimits.from_env("LOGISTICA_INGEST_"),
         )
         if settings.pool_size < writers + 1:
             raise ValueError(
@@ -77,7 +85,8 @@ class IngestWorker:
     db: Database
     settings: IngestSettings = field(default_factory=IngestSettings)
     ready_flag: bool = True  # false from the first moment of a shutdown
-    accepting: bool = True  # false once the drain window has passed
+    accepting: bool = True  # false once the listener closed (requests already read are served)
+    drain_deadline: float | None = None  # loop time by which the drain ends
 
     def __post_init__(self) -> None:
         self.keyrings = {s.name: KeyRing(s) for s in self.sources}
@@ -91,6 +100,15 @@ class IngestWorker:
         )
         self.metrics = IngestMetrics(lambda: self.writer.depth, self.db.stats)
         self._tasks: list[asyncio.Task[None]] = []
+        self._body_reads: set[asyncio.Timeout] = set()
+
+    def start_drain(self, deadline: float) -> None:
+        """A body still arriving gets at most the drain budget, not the request deadline."""
+        self.drain_deadline = deadline
+        for scope in self._body_reads:
+            when = scope.when()
+            if when is None or when > deadline:
+                scope.reschedule(deadline)
 
     def start(self) -> None:
         self.db.start()
@@ -136,26 +154,27 @@ class IngestWorker:
     async def _ingest(
         self, request: web.Request, name: str, keyring: KeyRing | None
     ) -> web.Response:
-        if not self.accepting:
-            return error(
-                503,
-                "draining",
-                "the worker is shutting down",
-                retry_after=self.settings.retry_after,
-                close=True,
-            )
         if keyring is None:
             return error(404, "unknown_source", f"no webhook source named {name!r}")
         spec = keyring.source.spec
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.request_timeout
         try:
-            payload.check_content_type(request.headers.get("Content-Type", ""))
-            if request.content.is_eof():  # the usual case: the whole body came with the headers
-                body = await payload.read_body(request, spec.max_body_bytes)
-            else:  # a body still arriving is bounded by the request deadline
-                async with asyncio.timeout_at(deadline):
-                    body = await payload.read_body(request, spec.max_body_bytes)
+            kind = payload.check_content_type(
+                request.headers.get("Content-Type", ""), spec.provider
+            )
+            gzipped = payload.content_encoding(
+                request.headers.get("Content-Encoding", ""), spec.gzip is not None
+            )
+            wire = await self._read_body(request, spec.max_body_bytes, deadline)
+            if wire is None:
+                return error(
+                    503,
+                    "draining",
+                    "the worker is shutting down and the body did not arrive in time",
+                    retry_after=self.settings.retry_after,
+                    close=True,
+                )
             if keyring.error:
                 return error(
                     503,
@@ -163,16 +182,16 @@ class IngestWorker:
                     f"the source's signing keys are unusable: {keyring.error}",
                     retry_after=self.settings.retry_after,
                 )
-            verify(
-                spec.provider,
-                request.headers,
-                body,
-                keyring.keys,
-                now=time.time(),
-                tolerance=spec.tolerance_seconds,
-                hmac_spec=spec.hmac,
-            )
-            doc = payload.parse_json(body)
+            form = kind is payload.BodyKind.FORM
+            if gzipped and spec.gzip is not None and spec.gzip.signed_body == "compressed":
+                self._verify(spec, request, wire, keyring, form)
+                body = await payload.inflate(wire, spec.max_body_bytes)
+            else:
+                body = await payload.inflate(wire, spec.max_body_bytes) if gzipped else wire
+                self._verify(spec, request, body, keyring, form)
+            doc: Any = payload.parse_form(body) if form else payload.parse_json(body)
+            if spec.provider is Provider.SLACK and _is_url_verification(doc):
+                return _challenge(doc)
             event_id = payload.event_id(
                 spec.provider, spec.idempotency_key, request.headers, doc, body
             )
@@ -193,9 +212,12 @@ class IngestWorker:
             source=name,
             event_id=event_id,
             headers_json=json.dumps(payload.stored_headers(request.headers, extra)),
-            payload_json=body.decode(),
+            payload_json=orjson.dumps(doc).decode() if form else body.decode(),
             future=loop.create_future(),
         )
+        if spec.replay_window_seconds:
+            event.replay_window = float(spec.replay_window_seconds)
+            event.body_digest = hashlib.sha256(body).digest()
         # the deadline fails the future itself: one timer, cheaper than a timeout scope, and a
         # writer skips an event whose future is done, so a request answered 504 while still
         # queued is never written
@@ -214,7 +236,48 @@ class IngestWorker:
             timer.cancel()
         if isinstance(outcome, Duplicate):
             return _answer(200, "duplicate", outcome.id, event_id)
+        if isinstance(outcome, Replay):
+            return _answer(200, "replay", outcome.id, event_id)
         return _answer(202, "stored", outcome.id, event_id)
+
+    async def _read_body(self, request: web.Request, limit: int, deadline: float) -> bytes | None:
+        """The body as sent, bounded by ``limit``; None when the drain ended before it arrived."""
+        if request.content.is_eof():  # the usual case: the whole body came with the headers
+            return await payload.read_body(request, limit)
+        # a body still arriving is bounded by the request deadline, or the drain's if sooner
+        if self.drain_deadline is not None:
+            deadline = min(deadline, self.drain_deadline)
+        scope = asyncio.timeout_at(deadline)
+        self._body_reads.add(scope)
+        try:
+            async with scope:
+                return await payload.read_body(request, limit)
+        except TimeoutError:
+            if self.drain_deadline is not None:
+                return None
+            raise
+        finally:
+            self._body_reads.discard(scope)
+
+    def _verify(
+        self,
+        spec: WebhookSourceSpec,
+        request: web.Request,
+        signed: bytes,
+        keyring: KeyRing,
+        form: bool,
+    ) -> None:
+        verify(
+            spec.provider,
+            request.headers,
+            signed,
+            keyring.keys,
+            now=time.time(),
+            tolerance=spec.tolerance_seconds,
+            hmac_spec=spec.hmac,
+            url=sender_url(request, spec.public_url) if spec.provider is Provider.TWILIO else "",
+            form=form,
+        )
 
     async def healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -236,6 +299,31 @@ class IngestWorker:
             body=generate_latest(self.metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
+
+
+def sender_url(request: web.Request, public_url: str | None) -> str:
+    """The URL the sender used (what Twilio signs). Behind a Service or an ingress the worker
+    sees another host, scheme and maybe path: ``spec.publicUrl`` names it, else the first
+    ``X-Forwarded-Proto``/``X-Forwarded-Host`` values (set by the ingress), else the request's."""
+    raw = request.raw_path
+    query = raw[raw.index("?") :] if "?" in raw else ""
+    if public_url:
+        return public_url + query
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    return f"{proto or request.scheme}://{host or request.host}{raw}"
+
+
+def _is_url_verification(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("type") == "url_verification"
+
+
+def _challenge(doc: dict[str, Any]) -> web.Response:
+    """Slack's endpoint check: echo the challenge (the signature was checked already)."""
+    challenge = doc.get("challenge")
+    if not isinstance(challenge, str) or not challenge:
+        return error(400, "bad_challenge", "url_verification without a challenge string")
+    return web.json_response({"challenge": challenge})
 
 
 def _expire(future: asyncio.Future[Outcome]) -> None:

@@ -1,13 +1,19 @@
 """Body rules: JSON object or array, bounded size (checked while reading) and nesting depth,
-storable in jsonb (no NUL characters). Also the idempotency key and the stored headers."""
+storable in jsonb (strict JSON: no NaN/Infinity, BOM, lone surrogates or NUL characters).
+Form-encoded bodies (slack, twilio) become JSON objects. Also the idempotency key and the
+stored headers."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
+import zlib
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
+from urllib.parse import parse_qsl
 
+import orjson
 from aiohttp import web
 
 from logistica_workers.api.webhook_source import IdempotencyKey, Provider
@@ -40,26 +46,142 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def check_content_type(content_type: str) -> None:
+class BodyKind(Enum):
+    JSON = "json"
+    FORM = "form"
+
+
+FORM_PROVIDERS = frozenset({Provider.SLACK, Provider.TWILIO})
+
+
+def content_encoding(header: str, gzip_allowed: bool) -> bool:
+    """True for a gzip body the source accepts, False for an uncompressed one; 415 otherwise."""
+    coding = header.strip().lower()
+    if coding in ("", "identity"):
+        return False
+    if coding in ("gzip", "x-gzip") and gzip_allowed:
+        return True
+    hint = " (enable it with spec.gzip)" if coding in ("gzip", "x-gzip") else ""
+    raise PayloadError(
+        415,
+        "unsupported_content_encoding",
+        f"Content-Encoding {header.strip()!r} is not accepted by this source{hint}",
+    )
+
+
+_INFLATE_STEP = 256 * 1024
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    """gzip ``data`` inflated; 413 once the output passes ``limit`` (never inflates further)."""
+    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    size = 0
+    pending = data
+    try:
+        while True:
+            chunk = d.decompress(pending, _INFLATE_STEP)
+            size += len(chunk)
+            if size > limit:
+                raise PayloadError(413, "too_large", f"inflated body exceeds {limit} bytes")
+            out.append(chunk)
+            pending = d.unconsumed_tail
+            if d.eof:
+                break
+            if not pending and not chunk:
+                raise PayloadError(400, "bad_gzip", "gzip body is truncated")
+    except zlib.error:
+        raise PayloadError(400, "bad_gzip", "body is not valid gzip") from None
+    if d.unused_data:
+        raise PayloadError(400, "bad_gzip", "data after the end of the gzip stream")
+    return b"".join(out)
+
+
+async def inflate(data: bytes, limit: int) -> bytes:
+    """Inflate in a thread (zlib releases the GIL): the event loop never waits on it, and the
+    output is bounded by ``limit`` however well the input compresses."""
+    return await asyncio.get_running_loop().run_in_executor(None, _inflate, data, limit)
+
+
+def check_content_type(content_type: str, provider: Provider = Provider.GITHUB) -> BodyKind:
     ct = content_type.split(";", 1)[0].strip().lower()
-    if ct != "application/json" and not (ct.startswith("application/") and ct.endswith("+json")):
-        raise PayloadError(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be application/json, got {ct or 'none'!r}",
-        )
+    if ct == "application/json" or (ct.startswith("application/") and ct.endswith("+json")):
+        return BodyKind.JSON
+    if ct == "application/x-www-form-urlencoded" and provider in FORM_PROVIDERS:
+        return BodyKind.FORM
+    allowed = "application/json"
+    if provider in FORM_PROVIDERS:
+        allowed += " or application/x-www-form-urlencoded"
+    raise PayloadError(
+        415, "unsupported_media_type", f"Content-Type must be {allowed}, got {ct or 'none'!r}"
+    )
 
 
 def parse_json(body: bytes) -> Any:
+    """A JSON object or array that jsonb can store exactly as sent; 400 naming the problem."""
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(400, "bad_json", f"body is not valid JSON: {exc}") from None
+        doc = orjson.loads(body)  # rejects NaN, Infinity, a BOM, lone surrogates, bad UTF-8
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(400, "bad_json", _json_problem(exc)) from None
     if not isinstance(doc, dict | list):
         raise PayloadError(400, "bad_json", "body must be a JSON object or array")
     # walking the tree is needed only when the text could break a rule: cheap byte checks first
     if b"\\u0000" in body or body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         _check_tree(doc)
+    return doc
+
+
+def _json_problem(exc: orjson.JSONDecodeError) -> str:
+    text = str(exc)
+    if text.startswith("depth limit exceeded"):
+        return f"JSON nesting deeper than {MAX_DEPTH}"
+    where = f" at line {exc.lineno} column {exc.colno}"
+    if "infinity" in text:
+        return "body is not valid JSON: a number is out of range" + where
+    # orjson's messages describe the JSON, never the interpreter ("unexpected character",
+    # "UTF-8 byte order mark (BOM) is not supported", "no low surrogate in string")
+    return f"body is not valid JSON: {text}"
+
+
+MAX_FORM_FIELDS = 1000
+
+
+def parse_form(body: bytes) -> dict[str, Any]:
+    """``a=1&b=2`` as ``{"a": "1", "b": "2"}`` (a repeated name: a list); ``payload`` (Slack
+    interactivity) holds JSON and is stored parsed."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=bool(text),
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise PayloadError(400, "bad_form", "form body is not valid UTF-8") from None
+    except ValueError as exc:
+        problem = (
+            f"more than {MAX_FORM_FIELDS} fields"
+            if "max_num_fields" in str(exc) or "Max number" in str(exc)
+            else "a field is not name=value"
+        )
+        raise PayloadError(400, "bad_form", f"form body is not URL-encoded: {problem}") from None
+    doc: dict[str, Any] = {}
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise PayloadError(400, "bad_form", "form fields may not contain NUL (jsonb)")
+        if name in doc:
+            prior = doc[name]
+            doc[name] = [*prior, value] if isinstance(prior, list) else [prior, value]
+        else:
+            doc[name] = value
+    if isinstance(doc.get("payload"), str):
+        try:
+            doc["payload"] = parse_json(doc["payload"].encode())
+        except PayloadError as exc:
+            raise PayloadError(400, "bad_form", f"form field payload: {exc}") from None
     return doc
 
 
@@ -83,6 +205,7 @@ def _check_tree(doc: Any) -> None:
 _DEFAULT_ID_HEADER = {
     Provider.GITHUB: "X-GitHub-Delivery",
     Provider.SHOPIFY: "X-Shopify-Webhook-Id",
+    Provider.TWILIO: "I-Twilio-Idempotency-Token",
 }
 
 
@@ -100,6 +223,8 @@ def resolve_pointer(doc: Any, pointer: str) -> Any:
 
 
 def _id_text(value: Any) -> str | None:
+    """A string, or an integer that JSON parsing kept exact (a float never: two big ids that
+    round to the same double would be one event)."""
     if isinstance(value, str) and value:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -129,7 +254,11 @@ def event_id(
             value = _id_text(resolve_pointer(doc, key.json_pointer))
             where = f"JSON pointer {key.json_pointer}"
         if value is None:
-            raise PayloadError(400, "missing_event_id", f"no idempotency key at {where}")
+            raise PayloadError(
+                400,
+                "missing_event_id",
+                f"no idempotency key at {where} (a non-empty string or a 64-bit integer)",
+            )
         return value
     value = None
     if provider in _DEFAULT_ID_HEADER:
@@ -158,6 +287,8 @@ STORED_HEADERS = (
     "webhook-timestamp",
     "svix-id",
     "svix-timestamp",
+    "i-twilio-idempotency-token",
+    "content-encoding",
 )
 
 

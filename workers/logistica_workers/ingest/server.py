@@ -33,4 +33,15 @@ async def run_ingest(
             await worker.stop_background()
             await db.close(max(0.1, clock.remaining()))
 
-    return await serve(build_app(worker), worker, host, port, flush, started, stop)
+    return await serve(
+        build_app(worker),
+        worker,
+        host,
+        port,
+        flush,
+        started,
+        stop,
+        limits=settings.limits,
+        on_drain=worker.start_drain,
+        on_refused=worker.metrics.connection_refused,
+    )

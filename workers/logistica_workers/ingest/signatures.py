@@ -2,16 +2,19 @@
 accepted key of the source is tried (rotation). Nothing here logs keys or bodies.
 
 References: GitHub "Validating webhook deliveries"; Stripe "Verify webhook signatures manually";
-Shopify "Verify a webhook"; Slack "Verifying requests from Slack"; standardwebhooks.com spec.
+Shopify "Verify a webhook"; Slack "Verifying requests from Slack"; standardwebhooks.com spec;
+Twilio "Webhooks security" (X-Twilio-Signature).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from logistica_workers.api.webhook_source import HmacSpec, Provider
 
@@ -111,11 +114,14 @@ def verify_stripe(
         if k == "t":
             timestamp = v
         elif k == "v1":
-            sigs.append(_unhex(v, "Stripe-Signature v1"))
+            try:
+                sigs.append(bytes.fromhex(v))
+            except ValueError:
+                continue  # like Stripe's libraries: an entry that is not hex cannot match
     if timestamp is None:
         raise SignatureError("Stripe-Signature has no t= timestamp")
     if not sigs:
-        raise SignatureError("Stripe-Signature has no v1= signature")
+        raise SignatureError("Stripe-Signature has no hex v1= signature")
     if not _any_match(keys, timestamp.encode() + b"." + body, sigs):
         raise SignatureError("signature does not match")
     _check_time(timestamp, now, tolerance)
@@ -170,6 +176,53 @@ def verify_hmac(headers: Mapping[str, str], body: bytes, keys: Keys, spec: HmacS
         raise SignatureError("signature does not match")
 
 
+def twilio_urls(url: str) -> list[str]:
+    """The URL as given, and with its default port added or removed: Twilio's own validator
+    accepts either form, since the port it signed depends on how the URL was configured."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is None and default:
+        other = parts._replace(netloc=f"{parts.netloc}:{default}")
+    elif parts.port == default:
+        userinfo = parts.netloc.rpartition("@")[0]
+        other = parts._replace(netloc=(userinfo + "@" if userinfo else "") + host)
+    else:
+        return [url]
+    return [url, urlunsplit(other)]
+
+
+def verify_twilio(
+    headers: Mapping[str, str], body: bytes, keys: Keys, url: str, form: bool
+) -> None:
+    """HMAC-SHA1 over the URL plus, for a form body, each parameter name + value sorted by
+    name (then value). A JSON body is bound by ``bodySHA256`` in the signed URL's query."""
+    sig = _unb64(_header(headers, "X-Twilio-Signature"), "X-Twilio-Signature")
+    suffix = ""
+    if form:
+        try:
+            pairs = parse_qsl(body.decode(), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise SignatureError("form body is not UTF-8") from None
+        params: dict[str, set[str]] = {}
+        for name, value in pairs:
+            params.setdefault(name, set()).add(value)
+        suffix = "".join(n + v for n in sorted(params) for v in sorted(params[n]))
+    else:
+        claimed = parse_qs(urlsplit(url).query).get("bodySHA256")
+        if not claimed:
+            raise SignatureError("a JSON body needs bodySHA256 in the signed URL's query")
+        if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), claimed[0].lower()):
+            raise SignatureError("bodySHA256 does not match the body")
+    matched = False
+    for candidate in twilio_urls(url):
+        matched |= _any_match(keys, (candidate + suffix).encode(), [sig], "sha1")
+    if not matched:
+        raise SignatureError(f"signature does not match (for the URL {url})")
+
+
 def verify(
     provider: Provider,
     headers: Mapping[str, str],
@@ -179,8 +232,11 @@ def verify(
     now: float,
     tolerance: int,
     hmac_spec: HmacSpec | None = None,
+    url: str = "",
+    form: bool = False,
 ) -> None:
-    """Raise SignatureError unless the request is signed by one of ``keys``."""
+    """Raise SignatureError unless the request is signed by one of ``keys``. ``url`` (the URL the
+    sender used) and ``form`` (a form-encoded body) matter to twilio only."""
     if not keys.raw:
         raise SignatureError("the source has no signing keys")
     if provider is Provider.GITHUB:
@@ -193,6 +249,8 @@ def verify(
         verify_slack(headers, body, keys, now, tolerance)
     elif provider is Provider.STANDARD:
         verify_standard(headers, body, keys, now, tolerance)
+    elif provider is Provider.TWILIO:
+        verify_twilio(headers, body, keys, url, form)
     else:
         assert hmac_spec is not None  # guaranteed by WebhookSourceSpec
         verify_hmac(headers, body, keys, hmac_spec)

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import uuid
+from urllib.parse import parse_qsl
 
 from logistica_workers.api.webhook_source import HmacSpec, Provider
 from logistica_workers.ingest.signatures import prepare_keys
@@ -20,8 +21,11 @@ def sign(
     timestamp: int,
     delivery_id: str | None = None,
     hmac_spec: HmacSpec | None = None,
+    url: str = "",
+    form: bool = False,
 ) -> dict[str, str]:
-    """Headers (signature and delivery id) that make ``body`` authentic for ``secret``."""
+    """Headers (signature and delivery id) that make ``body`` authentic for ``secret``.
+    twilio signs ``url`` (with ``bodySHA256`` in its query for a JSON body) and form fields."""
     delivery_id = delivery_id or str(uuid.uuid4())
     key = prepare_keys(provider, [secret]).raw[0]
     ts = str(timestamp)
@@ -47,6 +51,16 @@ def sign(
         headers.update(
             {"webhook-id": delivery_id, "webhook-timestamp": ts, "webhook-signature": f"v1,{sig}"}
         )
+    elif provider is Provider.TWILIO:
+        data = url
+        if form:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            params: dict[str, set[str]] = {}
+            for name, value in parse_qsl(body.decode(), keep_blank_values=True):
+                params.setdefault(name, set()).add(value)
+            data += "".join(n + v for n in sorted(params) for v in sorted(params[n]))
+        headers["X-Twilio-Signature"] = base64.b64encode(mac(data.encode(), "sha1")).decode()
+        headers["I-Twilio-Idempotency-Token"] = delivery_id
     else:
         assert hmac_spec is not None
         raw = mac(body, hmac_spec.algorithm)

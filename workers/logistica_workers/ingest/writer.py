@@ -33,7 +33,14 @@ class Duplicate:
     id: int | None
 
 
-Outcome = Stored | Duplicate
+@dataclass(frozen=True)
+class Replay:
+    """The same body was stored under another key within the source's replay window."""
+
+    id: int
+
+
+Outcome = Stored | Duplicate | Replay
 
 
 class QueueFull(Exception):
@@ -52,6 +59,8 @@ class PendingEvent:
     headers_json: str
     payload_json: str
     future: asyncio.Future[Outcome]
+    replay_window: float = 0.0  # seconds; 0: no replay check
+    body_digest: bytes | None = None  # SHA-256 of the body, set with a replay window
 
     @property
     def key(self) -> tuple[str, str, bytes]:
@@ -75,6 +84,25 @@ _EXISTING = """
 SELECT id, namespace, source, event_digest FROM external_events
 WHERE (namespace, source, event_digest) IN (
   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]))
+"""
+
+# a source with a replay window: one transaction per event, serialised per body digest by an
+# advisory lock, so two replays of one body racing each other cannot both be stored
+_GUARDED_DUPLICATE = """
+SELECT id FROM external_events WHERE namespace = $1 AND source = $2 AND event_digest = $3
+"""
+_GUARDED_REPLAY = """
+SELECT id FROM external_events
+WHERE namespace = $1 AND source = $2 AND body_digest = $3
+  AND received_at > now() - make_interval(secs => $4)
+ORDER BY id LIMIT 1
+"""
+_GUARDED_INSERT = """
+INSERT INTO external_events
+  (namespace, source, event_id, event_digest, body_digest, headers, payload)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+ON CONFLICT (namespace, source, event_digest) DO NOTHING
+RETURNING id
 """
 
 _CONNECTION_ERRORS = (
@@ -188,6 +216,46 @@ class GroupCommitWriter:
     async def _insert(
         self, pool: asyncpg.Pool, batch: list[PendingEvent]
     ) -> list[tuple[PendingEvent, Outcome]]:
+        plain = [e for e in batch if not e.replay_window]
+        guarded = [e for e in batch if e.replay_window]
+        async with pool.acquire(timeout=5) as conn:
+            out = await self._insert_batch(conn, plain) if plain else []
+            for event in guarded:
+                out.append((event, await self._insert_guarded(conn, event)))
+        return out
+
+    async def _insert_guarded(self, conn: asyncpg.Connection, e: PendingEvent) -> Outcome:
+        assert e.body_digest is not None
+        digest = event_digest(e.event_id)
+        lock = int.from_bytes(e.body_digest[:8], "big", signed=True)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+            same_key = await conn.fetchval(_GUARDED_DUPLICATE, e.namespace, e.source, digest)
+            if same_key is not None:
+                return Duplicate(int(same_key))
+            replayed = await conn.fetchval(
+                _GUARDED_REPLAY, e.namespace, e.source, e.body_digest, e.replay_window
+            )
+            if replayed is not None:
+                return Replay(int(replayed))
+            row_id = await conn.fetchval(
+                _GUARDED_INSERT,
+                e.namespace,
+                e.source,
+                e.event_id,
+                digest,
+                e.body_digest,
+                e.headers_json,
+                e.payload_json,
+            )
+            if row_id is None:  # the same key committed meanwhile (another body)
+                row_id = await conn.fetchval(_GUARDED_DUPLICATE, e.namespace, e.source, digest)
+                return Duplicate(None if row_id is None else int(row_id))
+            return Stored(int(row_id))
+
+    async def _insert_batch(
+        self, conn: asyncpg.Connection, batch: list[PendingEvent]
+    ) -> list[tuple[PendingEvent, Outcome]]:
         keys = [e.key for e in batch]
         unique: dict[tuple[str, str, bytes], PendingEvent] = {}
         for k, e in zip(keys, batch, strict=True):
@@ -201,21 +269,18 @@ class GroupCommitWriter:
                 strict=True,
             )
         )
-        async with pool.acquire(timeout=5) as conn:
-            # one statement in autocommit is one transaction: committed (and, with
-            # synchronous_commit on, flushed) when fetch returns. No BEGIN/COMMIT round trips.
-            rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
-            inserted = {
-                (r["namespace"], r["source"], r["event_digest"]): int(r["id"]) for r in rows
-            }
-            missing = [k for k in unique if k not in inserted]
-            existing: dict[tuple[str, str, bytes], int] = {}
-            # ON CONFLICT DO NOTHING waited for any concurrent insert of these keys to commit,
-            # so a fresh snapshot sees every row that made this batch's keys duplicates
-            if missing:
-                m = list(zip(*missing, strict=True))
-                for r in await conn.fetch(_EXISTING, list(m[0]), list(m[1]), list(m[2])):
-                    existing[(r["namespace"], r["source"], r["event_digest"])] = int(r["id"])
+        # one statement in autocommit is one transaction: committed (and, with
+        # synchronous_commit on, flushed) when fetch returns. No BEGIN/COMMIT round trips.
+        rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
+        inserted = {(r["namespace"], r["source"], r["event_digest"]): int(r["id"]) for r in rows}
+        missing = [k for k in unique if k not in inserted]
+        existing: dict[tuple[str, str, bytes], int] = {}
+        # ON CONFLICT DO NOTHING waited for any concurrent insert of these keys to commit,
+        # so a fresh snapshot sees every row that made this batch's keys duplicates
+        if missing:
+            m = list(zip(*missing, strict=True))
+            for r in await conn.fetch(_EXISTING, list(m[0]), list(m[1]), list(m[2])):
+                existing[(r["namespace"], r["source"], r["event_digest"])] = int(r["id"])
         # committed: the first request of each new key stored it, every other one is a duplicate
         out: list[tuple[PendingEvent, Outcome]] = []
         for key, event in zip(keys, batch, strict=True):

@@ -5,6 +5,7 @@ requests -> worker-specific flush -> exit, each phase timed and inside the budge
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
     budget_seconds,
@@ -25,6 +27,23 @@ log = logging.getLogger("logistica.http")
 class Drainable(Protocol):
     ready_flag: bool
     accepting: bool
+
+
+class ListenError(Exception):
+    """The address cannot be bound (in use, not permitted, not local): a clear one-line reason."""
+
+
+def close_when_draining(
+    worker: Drainable,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """From the first moment of a shutdown every response says ``Connection: close``, so
+    keep-alive clients reconnect elsewhere instead of writing into a closing connection."""
+
+    async def hook(_: web.Request, response: web.StreamResponse) -> None:
+        if not worker.ready_flag:
+            response.force_close()
+
+    return hook
 
 
 def propagation_delay(budget: float) -> float:
@@ -43,20 +62,41 @@ async def serve(
     started: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
     before_drain: Callable[[], None] | None = None,
+    limits: ConnectionLimits | None = None,
+    on_drain: Callable[[float], None] | None = None,
+    on_refused: Callable[[str], None] | None = None,
 ) -> int:
+    """Serve until ``stop`` (or SIGTERM/SIGINT). With ``limits``, connections are guarded (see
+    ``runtime.connections``); ``on_drain`` gets the loop time by which the drain must end."""
     budget = budget_seconds(grace_seconds())
     delay = propagation_delay(budget)
     # in-flight requests get what is left after the delay, less a reserve for the flush
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        handler_cancellation=True,
-        shutdown_timeout=max(0.5, (budget - delay) * 0.6),
-        access_log=None,
-    )
+    drain_timeout = max(0.5, (budget - delay) * 0.6)
+    options = {
+        "handle_signals": False,
+        "handler_cancellation": True,
+        "shutdown_timeout": drain_timeout,
+        "access_log": None,
+    }
+    runner: web.AppRunner
+    if limits is not None:
+        app.on_response_prepare.append(close_when_draining(worker))
+        # bodies stay as sent (gzip is the handler's business, bounded and off the loop)
+        runner = GuardedRunner(app, limits, on_refused, auto_decompress=False, **options)
+    else:
+        runner = web.AppRunner(app, **options)  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = {
+            errno.EADDRINUSE: "the address is already in use (another process listens there)",
+            errno.EACCES: "permission denied (ports below 1024 need privileges)",
+            errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
     bound = port
     sockets = getattr(site._server, "sockets", None)
     if sockets:
@@ -77,6 +117,8 @@ async def serve(
         worker.accepting = False
         if before_drain:
             before_drain()  # e.g. ask running solves for their best solution now
+        if on_drain:
+            on_drain(asyncio.get_running_loop().time() + drain_timeout)
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
     await flush(clock)
     clock.summary()
