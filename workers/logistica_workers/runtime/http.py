@@ -42,6 +42,8 @@ def close_when_draining(
     async def hook(_: web.Request, response: web.StreamResponse) -> None:
         if not worker.ready_flag:
             response.force_close()
+            # aiohttp computed the Connection header before this hook: say it explicitly
+            response.headers["Connection"] = "close"
 
     return hook
 
