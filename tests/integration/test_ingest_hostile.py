@@ -483,3 +483,25 @@ async def test_metrics_follow_prometheus_conventions(
     assert "logistica_db_pool_max_connections " in text
     assert 'state="size"' not in text and 'state="max"' not in text
     assert 'logistica_db_pool_connections{state="idle"}' in text
+
+
+async def test_header_bytes_that_are_not_utf8(
+    worker: RunningWorker, http: aiohttp.ClientSession, migrated: str
+) -> None:
+    """A delivery id that is not UTF-8 is a 400; such a stored header is kept readable."""
+    reader, writer = await asyncio.open_connection(*worker.url.removeprefix("http://").split(":"))
+    body, headers = signed(GITHUB, {"utf8": False})
+    headers["X-GitHub-Delivery"] = "id-\udcff"
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k != "X-GitHub-Delivery")
+    raw = (
+        f"POST /ingest/gh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{head}"
+        f"Content-Length: {len(body)}\r\n".encode()
+        + b"X-GitHub-Delivery: id-\xff\r\n\r\n"
+        + body
+    )
+    writer.write(raw)
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"bad_event_id" in answer
+    await valid_after(worker, http)

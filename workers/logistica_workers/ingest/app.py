@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -211,7 +210,7 @@ class IngestWorker:
             namespace=keyring.source.namespace,
             source=name,
             event_id=event_id,
-            headers_json=json.dumps(payload.stored_headers(request.headers, extra)),
+            headers_json=orjson.dumps(payload.stored_headers(request.headers, extra)).decode(),
             payload_json=orjson.dumps(doc).decode() if form else body.decode(),
             future=loop.create_future(),
         )
@@ -336,7 +335,7 @@ def _answer(status: int, word: str, row_id: int | None, event_id: str) -> web.Re
     body = '{"status":"%s","id":%s,"eventId":%s}' % (  # noqa: UP031 - faster than json.dumps
         word,
         "null" if row_id is None else row_id,
-        json.dumps(event_id),
+        orjson.dumps(event_id).decode(),
     )
     return web.Response(body=body.encode(), status=status, headers=_JSON)
 

@@ -226,6 +226,13 @@ def _id_text(value: Any) -> str | None:
     """A string, or an integer that JSON parsing kept exact (a float never: two big ids that
     round to the same double would be one event)."""
     if isinstance(value, str) and value:
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a header's bytes that are not UTF-8
+                raise PayloadError(
+                    400, "bad_event_id", "the idempotency key is not valid UTF-8"
+                ) from None
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -295,4 +302,11 @@ STORED_HEADERS = (
 def stored_headers(headers: Mapping[str, str], extra: str | None = None) -> dict[str, str]:
     """Only allow-listed headers are kept: never signatures, cookies or authorization."""
     names = (*STORED_HEADERS, extra.lower()) if extra else STORED_HEADERS
-    return {n: headers[n] for n in names if n in headers}
+    return {n: _text(headers[n]) for n in names if n in headers}
+
+
+def _text(value: str) -> str:
+    """Header bytes that are not UTF-8 (kept by aiohttp as surrogate escapes) as U+FFFD."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
