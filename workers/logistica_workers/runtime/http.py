@@ -120,7 +120,10 @@ async def serve(
         if before_drain:
             before_drain()  # e.g. ask running solves for their best solution now
         if on_drain:
-            on_drain(asyncio.get_running_loop().time() + drain_timeout)
+            # bodies still arriving must end a little before the connections are cut, so that
+            # their answer (503 draining) still goes out
+            margin = min(0.5, drain_timeout * 0.2)
+            on_drain(asyncio.get_running_loop().time() + drain_timeout - margin)
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
     await flush(clock)
     clock.summary()
