@@ -6,7 +6,12 @@ the median counts. Then, per server, latency at about half its median rate (wrk 
 per-request think time on 32 connections) and the server's peak RSS. Postgres is a real server
 with fsync on, on this same machine; so is wrk: every number shares the machine's 2 cores.
 
-Usage: python benchmarks/ingest/run.py [--seconds 10] [--rounds 3] [--out results.json]
+With ``--compare DIR`` (another checkout of this repository, e.g. ``git worktree add --detach
+/tmp/before main``) its worker runs as a fourth server, ``before``, interleaved with the others:
+a change to the worker is then measured side by side with the code it replaces.
+
+Usage: python benchmarks/ingest/run.py [--seconds 10] [--rounds 3] [--compare DIR]
+       [--out results.json]
 """
 
 from __future__ import annotations
@@ -136,10 +141,13 @@ class Server:
     cmd: list[str]
     port: int
     ready_url: str
+    pythonpath: str | None = None  # the code to import instead of this checkout's
 
 
 @contextmanager
 def running(server: Server, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    if server.pythonpath:
+        env = {**env, "PYTHONPATH": server.pythonpath}
     proc = subprocess.Popen(
         server.cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -177,8 +185,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compare", type=Path, help="another checkout whose worker to run too")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
+    if args.compare and not (args.compare / "workers" / "logistica_workers").is_dir():
+        parser.error(f"--compare {args.compare}: not a checkout of this repository")
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     pg = EmbeddedPostgres(work / "pg", fsync=True)
     dsn = pg.start()
@@ -202,6 +214,16 @@ def main() -> int:
                 "/readyz",
             ),
         ]
+        if args.compare:
+            servers.append(
+                Server(
+                    "before",
+                    list(servers[-1].cmd),
+                    0,
+                    "/readyz",
+                    str(args.compare.resolve() / "workers"),
+                )
+            )
         for s in servers:
             s.port = free_port()
             s.cmd = [c.replace("{port}", str(s.port)) for c in s.cmd]
@@ -228,8 +250,17 @@ def main() -> int:
         "logistica_vs_raw": round(lg["saturation"]["rps"] / raw["saturation"]["rps"], 2),
         "logistica_vs_naive": round(lg["saturation"]["rps"] / naive["saturation"]["rps"], 2),
     }
+    if "before" in results:
+        before = results["before"]["saturation"]["rps"]
+        results["ratios"]["logistica_vs_before"] = round(lg["saturation"]["rps"] / before, 2)
+        results["ratios"]["before_vs_raw"] = round(before / raw["saturation"]["rps"], 2)
+    results["loadavg"] = {
+        "before": load_before,
+        "after": Path("/proc/loadavg").read_text().split()[:3],
+    }
     results["command"] = (
         f"python benchmarks/ingest/run.py --seconds {args.seconds:g} --rounds {args.rounds}"
+        + (" --compare <checkout of the previous commit>" if args.compare else "")
     )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
