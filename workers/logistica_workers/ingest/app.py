@@ -165,7 +165,10 @@ class IngestWorker:
             gzipped = payload.content_encoding(
                 request.headers.get("Content-Encoding", ""), spec.gzip is not None
             )
-            wire = await self._read_body(request, spec.max_body_bytes, deadline)
+            if request.content.is_eof():  # the usual case: the whole body came with the head
+                wire: bytes | None = await payload.read_body(request, spec.max_body_bytes)
+            else:
+                wire = await self._read_arriving_body(request, spec.max_body_bytes, deadline)
             if wire is None:
                 return error(
                     503,
@@ -239,11 +242,11 @@ class IngestWorker:
             return _answer(200, "replay", outcome.id, event_id)
         return _answer(202, "stored", outcome.id, event_id)
 
-    async def _read_body(self, request: web.Request, limit: int, deadline: float) -> bytes | None:
-        """The body as sent, bounded by ``limit``; None when the drain ended before it arrived."""
-        if request.content.is_eof():  # the usual case: the whole body came with the headers
-            return await payload.read_body(request, limit)
-        # a body still arriving is bounded by the request deadline, or the drain's if sooner
+    async def _read_arriving_body(
+        self, request: web.Request, limit: int, deadline: float
+    ) -> bytes | None:
+        """A body still arriving, bounded by ``limit`` and by the request deadline or the
+        drain's if sooner; None when the drain ended before it arrived."""
         if self.drain_deadline is not None:
             deadline = min(deadline, self.drain_deadline)
         scope = asyncio.timeout_at(deadline)
