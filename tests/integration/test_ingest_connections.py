@@ -52,6 +52,26 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[b
     return data, time.monotonic() - t0
 
 
+def unread_by_server(server_port: int, client_port: int) -> int | None:
+    """Bytes the server has not read yet on this loopback connection (its receive queue in
+    /proc/net/tcp), or None if there is no such connection."""
+    local, remote = f":{server_port:04X}", f":{client_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(local) and fields[2].endswith(remote):
+            return int(fields[4].split(":")[1], 16)
+    return None
+
+
+async def server_has_read(server_port: int, client_port: int, timeout: float = 5) -> None:
+    """Wait until the worker has seen every byte sent so far on this connection."""
+    deadline = time.monotonic() + timeout
+    while unread_by_server(server_port, client_port) != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server did not read connection :{client_port}")
+        await asyncio.sleep(0.005)
+
+
 def request(body: bytes, headers: dict[str, str], keep_alive: bool = True) -> bytes:
     lines = [
         "POST /ingest/gh HTTP/1.1",
@@ -147,7 +167,8 @@ async def test_drain_answers_what_it_received_and_bounds_a_slow_body(
         body2, headers2 = signed(GITHUB, {"finished": "after the listener closed"})
         whole = request(body2, headers2)
         half_w.write(whole[:30])
-        await asyncio.sleep(0.1)  # deliberate: let the server read both partial requests
+        for wr in (slow_w, half_w):  # the server has read both partial requests
+            await server_has_read(addr[1], wr.get_extra_info("sockname")[1])
         t0 = time.monotonic()
         w.stop.set()
         # wait until the listener is closed: a new connection is refused
