@@ -167,7 +167,8 @@ async def test_drain_answers_what_it_received_and_bounds_a_slow_body(
         body2, headers2 = signed(GITHUB, {"finished": "after the listener closed"})
         whole = request(body2, headers2)
         half_w.write(whole[:30])
-        for wr in (slow_w, half_w):  # the server has read both partial requests
+        for wr in (slow_w, half_w):  # sent, and the server has read both partial requests
+            await wr.drain()
             await server_has_read(addr[1], wr.get_extra_info("sockname")[1])
         t0 = time.monotonic()
         w.stop.set()
