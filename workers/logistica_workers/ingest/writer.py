@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -154,23 +153,21 @@ class GroupCommitWriter:
         return self.queue.qsize()
 
     async def _collect(self) -> list[PendingEvent]:
-        first = await self.queue.get()
-        batch = [first]
-        deadline = time.monotonic() + self.max_wait
+        """The first event, then whatever else is queued once ``max_wait`` has passed: one
+        timer per batch (a ``wait_for`` per further event would cost a task each)."""
+        batch = [await self.queue.get()]
+        self._take_queued(batch)
+        if len(batch) < self.max_rows and self.max_wait > 0:
+            await asyncio.sleep(self.max_wait)
+            self._take_queued(batch)
+        return batch
+
+    def _take_queued(self, batch: list[PendingEvent]) -> None:
         while len(batch) < self.max_rows:
             try:
                 batch.append(self.queue.get_nowait())
-                continue
             except asyncio.QueueEmpty:
-                pass
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self.queue.get(), left))
-            except TimeoutError:
-                break
-        return batch
+                return
 
     async def _run(self) -> None:
         while True:
