@@ -23,12 +23,19 @@ def _curl_line(log: Path) -> str:
     return lines[lines.index("send a signed event:") + 1].strip()
 
 
-def _run_dev(tmp: Path, log: Path, ingest: int, route: int) -> subprocess.Popen[bytes]:
+def _run_dev(tmp: Path, log: Path, ingest: int, route: int, events: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "logistica_workers", "dev", "--data-dir", str(tmp / "data")]
     cmd += ["--ingest-port", str(ingest), "--route-port", str(route)]
+    cmd += ["--events-port", str(events)]
     env = {**os.environ, "LOGISTICA_DEV_PG_PORT": str(free_port())}
     proc = start(cmd, log, env)
-    wait_for(lambda: "send a signed event:" in log.read_text(), 90, "logistica dev", proc, log)
+    wait_for(
+        lambda: "send a signed event:" in (text := log.read_text()) and "events: curl" in text,
+        90,
+        "logistica dev",
+        proc,
+        log,
+    )
     return proc
 
 
@@ -38,14 +45,18 @@ def _send(curl: str) -> str:
 
 
 def test_dev_serves_the_printed_curl_and_keeps_its_data(tmp_path: Path) -> None:
-    ingest, route = free_port(), free_port()
+    ingest, route, events = free_port(), free_port(), free_port()
     log = tmp_path / "dev.log"
-    proc = _run_dev(tmp_path, log, ingest, route)
+    proc = _run_dev(tmp_path, log, ingest, route, events)
     try:
         first = _send(_curl_line(log))
         assert first.startswith("HTTP/1.1 202"), first
         again = _send(_curl_line(log))
         assert '"status":"duplicate"' in again, again
+        # the event feed serves the stored event (once, though it was sent twice)
+        feed = f"http://127.0.0.1:{events}/events?wait=5"
+        with urllib.request.urlopen(feed, timeout=30) as resp:
+            assert [e["eventId"] for e in json.loads(resp.read())] == ["evt_dev_1"]
         problem = (ROOT / "examples" / "problems" / "lisbon.json").read_bytes()
         req = urllib.request.Request(
             f"http://127.0.0.1:{route}/route",
@@ -60,7 +71,7 @@ def test_dev_serves_the_printed_curl_and_keeps_its_data(tmp_path: Path) -> None:
     finally:
         stop(proc)
 
-    proc = _run_dev(tmp_path, tmp_path / "dev2.log", ingest, route)
+    proc = _run_dev(tmp_path, tmp_path / "dev2.log", ingest, route, events)
     try:  # the same data directory: the event stored by the first run is still there
         assert '"status":"duplicate"' in _send(_curl_line(log))
     finally:

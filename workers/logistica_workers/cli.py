@@ -81,6 +81,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.solve)
 
     p = sub.add_parser(
+        "events",
+        help="serve GET /events: the committed events in order, with long-poll and consumers",
+        description="Serve the event feed; `logistica events rewind` moves a consumer's offset.",
+    )
+    _database_url(p)
+    p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8082")))
+    p.set_defaults(handler=commands.events)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    r = actions.add_parser(
+        "rewind",
+        help="move a named consumer's offset (replay from a time or cursor)",
+        description="Move a named consumer's offset; it reads from there on its next poll.",
+    )
+    r.add_argument("name", help="the consumer's name")
+    r.add_argument(
+        "--to",
+        required=True,
+        metavar="TIME|CURSOR",
+        help="an ISO 8601 time with zone (2026-11-23T10:00:00Z), a cursor (123-456), "
+        "'start' or 'end'",
+    )
+    _database_url(r)
+    r.set_defaults(handler=commands.events_rewind)
+
+    p = sub.add_parser(
         "migrate",
         help="apply the database migrations (idempotent, under an advisory lock)",
         description="Apply pending SQL migrations to the database.",
@@ -105,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="where the embedded Postgres keeps its data")
     p.add_argument("--ingest-port", type=int, default=8080)
     p.add_argument("--route-port", type=int, default=8081)
+    p.add_argument("--events-port", type=int, default=8082)
     p.set_defaults(handler=commands.dev)
     return parser
 

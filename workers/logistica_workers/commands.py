@@ -81,6 +81,41 @@ def ingest(args: argparse.Namespace) -> int:
         return fail("ingest", str(exc), EXIT_FAILURE)
 
 
+def events(args: argparse.Namespace) -> int:
+    from logistica_workers.events.server import run_events
+    from logistica_workers.events.settings import EventsSettings
+
+    if problem := database_problem(args):
+        return fail("events", problem)
+    try:
+        settings = EventsSettings.from_env()
+    except ValueError as exc:
+        return fail("events", str(exc))
+    setup_logging()
+    return loop.run(run_events(args.database_url, args.host, args.port, settings))
+
+
+def events_rewind(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from logistica_workers.events.app import BadParameter, consumer_name
+    from logistica_workers.events.rewind import RewindError, parse_target, rewind
+
+    if problem := database_problem(args):
+        return fail("events rewind", problem)
+    try:
+        name = consumer_name(args.name, "NAME")
+        target = parse_target(args.to)
+    except (BadParameter, RewindError) as exc:
+        return fail("events rewind", str(exc))
+    try:
+        offset = asyncio.run(rewind(args.database_url, name, target))
+    except (OSError, asyncpg.PostgresError) as exc:
+        return fail("events rewind", f"cannot update the database: {exc}", 1)
+    print(f"consumer {offset.name} now reads after {offset.cursor}")
+    return 0
+
+
 def dev(args: argparse.Namespace) -> int:
     from logistica_workers.dev import run_dev
 

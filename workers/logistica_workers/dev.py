@@ -1,5 +1,6 @@
 """``logistica dev``: everything on one machine, no cluster. Embedded Postgres (kept in a local
-data directory), migrations, the ingest worker for local sources, the routing service."""
+data directory), migrations, the ingest worker for local sources, the routing service and the
+event feed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from logistica_workers.api.common import ValidationFailure
 from logistica_workers.api.ingest_config import IngestSource, sources_from_manifests
 from logistica_workers.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from logistica_workers.db.migrate import migrate
+from logistica_workers.events.server import run_events
+from logistica_workers.events.settings import EventsSettings
 from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.ingest.server import run_ingest
 from logistica_workers.ingest.signing import sign
@@ -59,7 +62,7 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"logistica dev: invalid sources: {exc}", file=sys.stderr)
         return 2
     try:
-        settings = IngestSettings.from_env(), RouteSettings()
+        settings = IngestSettings.from_env(), RouteSettings(), EventsSettings.from_env()
     except ValueError as exc:
         print(f"logistica dev: {exc}", file=sys.stderr)
         return 2
@@ -89,6 +92,7 @@ async def _serve(
     data_dir: Path,
     ingest_settings: IngestSettings,
     route_settings: RouteSettings,
+    events_settings: EventsSettings,
 ) -> int:
     await migrate(dsn)
     tasks = []
@@ -127,6 +131,22 @@ async def _serve(
         asyncio.create_task(
             run_route(
                 "127.0.0.1", args.route_port, route_settings, started=route_started, stop=stop
+            )
+        )
+    )
+
+    def events_started(port: int) -> None:
+        print(f"events: curl 'http://127.0.0.1:{port}/events?wait=30'", file=sys.stderr)
+
+    tasks.append(
+        asyncio.create_task(
+            run_events(
+                dsn,
+                "127.0.0.1",
+                args.events_port,
+                events_settings,
+                started=events_started,
+                stop=stop,
             )
         )
     )

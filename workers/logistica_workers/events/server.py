@@ -1,0 +1,41 @@
+"""``logistica events``: the feed service, served until SIGTERM like the other servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from logistica_workers.db.pool import Database
+from logistica_workers.events.app import EventsService, build_app
+from logistica_workers.events.settings import EventsSettings
+from logistica_workers.runtime.http import serve
+from logistica_workers.runtime.shutdown import ShutdownClock
+
+
+async def run_events(
+    dsn: str,
+    host: str,
+    port: int,
+    settings: EventsSettings | None = None,
+    started: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    settings = settings or EventsSettings()
+    db = Database(dsn, min_size=2, max_size=settings.pool_size)
+    service = EventsService(db, settings)
+    service.start()
+
+    async def flush(clock: ShutdownClock) -> None:
+        with clock.phase("close-pool"):
+            await service.close(max(0.1, clock.remaining()))
+
+    return await serve(
+        build_app(service),
+        service,
+        host,
+        port,
+        flush,
+        started,
+        stop,
+        before_drain=service.release_waiters,
+    )
