@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -64,3 +64,98 @@ async def insert(
         source,
         list(event_ids),
     )
+
+
+@dataclass
+class WriterLog:
+    committed: list[str]
+    rolled_back: list[str]
+
+
+async def scrambled_writer(
+    dsn: str,
+    name: str,
+    count: int,
+    *,
+    seed: int,
+    hold_probability: float = 0.2,
+    rollback_probability: float = 0.1,
+    max_rows: int = 5,
+) -> WriterLog:
+    """Write ``count`` events in small transactions that commit out of id order: some are held
+    open for a few milliseconds (so later transactions of other writers commit first), some
+    roll back."""
+    import random
+
+    rng = random.Random(seed)
+    log = WriterLog([], [])
+    conn = await asyncpg.connect(dsn)
+    try:
+        n = 0
+        while n < count:
+            rows = [f"{name}-{n + i}" for i in range(min(rng.randint(1, max_rows), count - n))]
+            n += len(rows)
+            tx = conn.transaction()
+            await tx.start()
+            await insert(conn, name, *rows)
+            if rng.random() < hold_probability:
+                await asyncio.sleep(rng.uniform(0.001, 0.03))  # deliberately held open
+            if rng.random() < rollback_probability:
+                await tx.rollback()
+                log.rolled_back += rows
+            else:
+                await tx.commit()
+                log.committed += rows
+    finally:
+        await conn.close()
+    return log
+
+
+@dataclass
+class Tail:
+    """A consumer tailing the feed: every event it got, in order, across reconnects."""
+
+    event_ids: list[str]
+    cursors: list[str]
+    reconnects: int = 0
+
+
+async def tail(
+    http: aiohttp.ClientSession,
+    url: Callable[[], str],
+    done: Callable[[int], bool],
+    *,
+    limit: int = 100,
+    wait: float = 1.0,
+    deadline: float = 60.0,
+    after: str = "0-0",
+    out: Tail | None = None,
+) -> Tail:
+    """Follow the feed from ``after`` until ``done(len(events))``; a connection error or a 503
+    (the service restarting) is retried with the same cursor."""
+    out = out or Tail([], [])
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    cursor = after
+    while not done(len(out.event_ids)):
+        if loop.time() > end:
+            raise TimeoutError(f"tail got {len(out.event_ids)} events before its deadline")
+        try:
+            params = {"after": cursor, "limit": str(limit), "wait": str(wait)}
+            async with http.get(f"{url()}/events", params=params) as resp:
+                if resp.status == 503:
+                    out.reconnects += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                assert resp.status == 200, await resp.text()
+                batch = json.loads(await resp.read())
+        except aiohttp.ClientError:
+            out.reconnects += 1
+            await asyncio.sleep(0.05)
+            continue
+        for e in batch:
+            out.event_ids.append(e["eventId"])
+            out.cursors.append(e["cursor"])
+        if batch:
+            cursor = batch[-1]["cursor"]
+    return out

@@ -51,7 +51,7 @@ async def read(
     """Up to ``limit`` settled events after ``after``, in cursor order."""
     extra, args = filters.sql(4)
     rows = await conn.fetch(
-        "SELECT tx::text AS tx, id, source, namespace, event_id, received_at,"
+        "SELECT tx::text AS tx_text, id, source, namespace, event_id, received_at,"
         " headers::text AS headers, payload::text AS payload FROM external_events"
         f" WHERE (tx, id) > ($1::text::xid8, $2::bigint) AND tx < {_HORIZON}{extra}"
         " ORDER BY tx, id LIMIT $3",
@@ -62,7 +62,7 @@ async def read(
     )
     return [
         Event(
-            Cursor(int(r["tx"]), r["id"]),
+            Cursor(int(r["tx_text"]), r["id"]),
             r["source"],
             r["namespace"],
             r["event_id"],
@@ -168,12 +168,12 @@ async def cursor_before(conn: asyncpg.Connection, when: dt.datetime) -> Cursor:
     earlier may follow it in cursor order and are replayed too: replay is at-least-once).
     With no such event, the settled end of the feed."""
     r = await conn.fetchrow(
-        "SELECT tx::text AS tx, id FROM external_events WHERE received_at >= $1"
+        "SELECT tx::text AS tx_text, id FROM external_events WHERE received_at >= $1"
         " ORDER BY tx, id LIMIT 1",
         when,
     )
     if r is not None:
-        tx, row = int(r["tx"]), int(r["id"])
+        tx, row = int(r["tx_text"]), int(r["id"])
         return Cursor(tx, row - 1) if row > 0 else Cursor(tx - 1, 2**63 - 1)
     return await end(conn)
 
@@ -181,10 +181,10 @@ async def cursor_before(conn: asyncpg.Connection, when: dt.datetime) -> Cursor:
 async def end(conn: asyncpg.Connection) -> Cursor:
     """The last settled event's cursor (0-0 when there is none)."""
     r = await conn.fetchrow(
-        f"SELECT tx::text AS tx, id FROM external_events WHERE tx < {_HORIZON}"
+        f"SELECT tx::text AS tx_text, id FROM external_events WHERE tx < {_HORIZON}"
         " ORDER BY tx DESC, id DESC LIMIT 1"
     )
-    return Cursor(int(r["tx"]), r["id"]) if r else Cursor(0, 0)
+    return Cursor(int(r["tx_text"]), r["id"]) if r else Cursor(0, 0)
 
 
 @dataclass(frozen=True)
