@@ -126,6 +126,8 @@ def test_rendered_manifests_pass_a_server_side_dry_run(
         stdin=rendered,
     ).stdout
     assert "deployment.apps/logistica-operator created (server dry run)" in out
+    assert "deployment.apps/logistica-events created (server dry run)" in out
+    assert "secret/logistica-events-token created (server dry run)" in out
     for doc in rendered.split("\n---"):
         if "kind: Deployment" in doc or "kind: Job" in doc:
             assert "runAsNonRoot: true" in doc and "readOnlyRootFilesystem: true" in doc
