@@ -4,6 +4,7 @@ transactions, long-poll wake-ups, formats, and bad parameters."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator
@@ -71,6 +72,8 @@ async def test_events_come_in_cursor_order_with_every_field(
     }
     assert events[2]["source"] == "carrier" and events[2]["namespace"] == "fleet"
     assert events[0]["payload"] == {"id": "a"} and events[0]["headers"] == {}
+    received = dt.datetime.fromisoformat(events[0]["receivedAt"].replace("Z", "+00:00"))
+    assert abs((dt.datetime.now(dt.UTC) - received).total_seconds()) < 60
     assert last == events[-1]["cursor"]
     # after the last cursor: nothing; filters; limit pages
     assert (await get_events(http, feed.url, after=last))[0] == []

@@ -117,16 +117,6 @@ def parse_feed_query(request: web.Request, settings: EventsSettings) -> FeedQuer
     return FeedQuery(after, consumer, limit, wait, filters, lines)
 
 
-def event_json(e: store.Event) -> str:
-    """One event as JSON; headers and payload are passed through as Postgres wrote them."""
-    return (
-        f'{{"cursor":"{e.cursor}","source":{json.dumps(e.source)},'
-        f'"namespace":{json.dumps(e.namespace)},"eventId":{json.dumps(e.event_id)},'
-        f'"receivedAt":"{e.received_at.isoformat()}","headers":{e.headers_json},'
-        f'"payload":{e.payload_json}}}'
-    )
-
-
 class EventsMetrics:
     def __init__(self, service: EventsService) -> None:
         self.registry = CollectorRegistry()
@@ -216,7 +206,7 @@ class EventsService:
             after = offset.cursor if offset else START
         events = await self._poll(pool, query, after)
         self.metrics.served.inc(len(events))
-        texts = [event_json(e) for e in events]
+        texts = [e.json for e in events]
         if query.lines:
             body, ctype = "".join(t + "\n" for t in texts), "application/x-ndjson"
         else:
