@@ -279,8 +279,9 @@ async def load_rows(dsn: str, n: int) -> None:
     try:
         for start in range(0, n, 50_000):
             await conn.execute(
-                "INSERT INTO external_events (namespace, source, event_id, headers, payload)"
-                " SELECT 'bench', 'read', 'r-' || g,"
+                "INSERT INTO external_events"
+                " (namespace, source, event_id, event_digest, headers, payload)"
+                " SELECT 'bench', 'read', 'r-' || g, sha256(convert_to('r-' || g, 'UTF8')),"
                 ' \'{"content-type": "application/json"}\'::jsonb,'
                 " jsonb_build_object('id', g, 'type', 'shipment.updated', 'shipment',"
                 "  jsonb_build_object('id', g, 'status', 'in_transit', 'hub', 'LIS-2',"

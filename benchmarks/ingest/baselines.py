@@ -34,7 +34,7 @@ def main() -> None:
                 "INSERT INTO external_events"
                 " (namespace, source, event_id, event_digest, headers, payload)"
                 " VALUES ('default', 'bench', $1, sha256(convert_to($1, 'UTF8')), '{}'::jsonb,"
-                " $2::jsonb) ON CONFLICT (namespace, source, event_digest) DO NOTHING RETURNING id",
+                " $2::jsonb) ON CONFLICT DO NOTHING RETURNING id",
                 str(doc["id"]),
                 body.decode(),
             )

@@ -26,7 +26,7 @@ async def dsn(database_url: str) -> AsyncIterator[str]:
     yield database_url
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("TRUNCATE external_events, event_consumers")
+        await conn.execute("TRUNCATE external_events, external_event_keys, event_consumers")
     finally:
         await conn.close()
 

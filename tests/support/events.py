@@ -58,8 +58,9 @@ async def insert(
     conn: asyncpg.Connection, source: str, *event_ids: str, ns: str = "default"
 ) -> None:
     await conn.execute(
-        "INSERT INTO external_events (namespace, source, event_id, payload)"
-        " SELECT $1, $2, e, jsonb_build_object('id', e) FROM unnest($3::text[]) AS e",
+        "INSERT INTO external_events (namespace, source, event_id, event_digest, payload)"
+        " SELECT $1, $2, e, sha256(convert_to(e, 'UTF8')), jsonb_build_object('id', e)"
+        " FROM unnest($3::text[]) AS e",
         ns,
         source,
         list(event_ids),

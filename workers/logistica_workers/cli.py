@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _database_url(r)
     r.set_defaults(handler=commands.events_rewind)
+    m = actions.add_parser(
+        "maintain",
+        help="one pass of partition upkeep: create days ahead, apply retention",
+        description="Create external_events partitions ahead and drop or delete expired events "
+        "(LOGISTICA_EVENTS_RETENTION_DAYS, _RULES, LOGISTICA_EVENTS_PARTITIONS_AHEAD).",
+    )
+    _database_url(m)
+    m.set_defaults(handler=commands.events_maintain)
 
     p = sub.add_parser(
         "migrate",

@@ -116,6 +116,39 @@ def events_rewind(args: argparse.Namespace) -> int:
     return 0
 
 
+def events_maintain(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from logistica_workers.events.retention import RetentionPolicy, maintain
+
+    if problem := database_problem(args):
+        return fail("events maintain", problem)
+    try:
+        policy = RetentionPolicy.from_env()
+    except ValueError as exc:
+        return fail("events maintain", str(exc))
+
+    async def once() -> str:
+        conn = await asyncpg.connect(args.database_url, timeout=10)
+        try:
+            r = await maintain(conn, policy)
+        finally:
+            await conn.close()
+        if r.skipped:
+            return "another maintainer is running; nothing done"
+        return (
+            f"created {len(r.created)} partitions, dropped {len(r.dropped)}"
+            f" ({', '.join(r.dropped) or 'none'}), deleted {r.rows_deleted} events"
+            f" and {r.keys_deleted} keys"
+        )
+
+    try:
+        print(asyncio.run(once()))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return fail("events maintain", f"database error: {exc}", 1)
+    return 0
+
+
 def dev(args: argparse.Namespace) -> int:
     from logistica_workers.dev import run_dev
 

@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 
 from logistica_workers.db.pool import Database
-from logistica_workers.events import store
+from logistica_workers.events import retention, store
 from logistica_workers.events.cursor import START, Cursor, CursorError
 from logistica_workers.events.settings import EventsSettings
 from logistica_workers.events.wakeup import Listener, Wakeup
@@ -134,6 +134,11 @@ class EventsMetrics:
             "Looks again at rows held behind an older in-flight transaction",
             registry=self.registry,
         )
+        self.maintenance = Counter(
+            "logistica_events_maintenance_passes",
+            "Partition upkeep passes completed",
+            registry=self.registry,
+        )
         Gauge(
             "logistica_events_waiting", "Readers in a long poll", registry=self.registry
         ).set_function(lambda: service.waiting)
@@ -162,10 +167,30 @@ class EventsService:
         self.waiting = 0
         self.closing = False
         self.metrics = EventsMetrics(self)
+        self._maintenance: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.db.start()
         self.listener.start()
+        if self.settings.maintenance_interval > 0:
+            self._maintenance = asyncio.create_task(self._maintain(), name="events-maintenance")
+
+    async def _maintain(self) -> None:
+        """Partition upkeep now and every ``maintenance_interval`` (one replica at a time)."""
+        while True:
+            pool = self.db.pool
+            if pool is not None and self.db.ready:
+                try:
+                    async with pool.acquire(timeout=5) as conn:
+                        report = await retention.maintain(conn, self.settings.retention)
+                    self.metrics.maintenance.inc()
+                    if report.created or report.dropped or report.rows_deleted:
+                        log.info("partition upkeep", extra=vars(report))
+                    await asyncio.sleep(self.settings.maintenance_interval)
+                    continue
+                except (*_DB_ERRORS, TimeoutError) as exc:
+                    log.warning("partition upkeep failed", extra={"error": str(exc)})
+            await asyncio.sleep(min(5.0, self.settings.maintenance_interval))
 
     def release_waiters(self) -> None:
         """Shutdown: every long poll answers now with what it has."""
@@ -173,6 +198,9 @@ class EventsService:
         self.wakeup.fire()
 
     async def close(self, timeout: float) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
         await self.listener.close()
         await self.db.close(timeout)
 

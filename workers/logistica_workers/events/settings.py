@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from logistica_workers.events.retention import RetentionPolicy
 from logistica_workers.runtime.settings import env_int, env_number
 
 
@@ -17,6 +18,9 @@ class EventsSettings:
     pool_size: int = 10
     token: str | None = None
     retry_after: int = 1
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    # seconds between partition upkeep passes (0: none; run `logistica events maintain`)
+    maintenance_interval: float = 3600.0
 
     @classmethod
     def from_env(cls) -> EventsSettings:
@@ -31,6 +35,10 @@ class EventsSettings:
             max_wait=env_number("LOGISTICA_EVENTS_MAX_WAIT", cls.max_wait, low=0, high=3600),
             pool_size=env_int("LOGISTICA_EVENTS_POOL_SIZE", cls.pool_size, low=2, high=1000),
             token=_token(),
+            retention=RetentionPolicy.from_env(),
+            maintenance_interval=env_number(
+                "LOGISTICA_EVENTS_MAINTENANCE_SECONDS", cls.maintenance_interval, low=0, high=86400
+            ),
         )
 
 

@@ -71,12 +71,15 @@ def event_digest(event_id: str) -> bytes:
     return hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).digest()
 
 
+# external_events is partitioned by day: the idempotency key is unique through
+# external_event_keys, claimed by a BEFORE INSERT trigger that skips a row whose key is taken
+# (waiting, as ON CONFLICT does, for a concurrent claim to settle); see migration 0005.
 _INSERT = """
 INSERT INTO external_events (namespace, source, event_id, event_digest, headers, payload)
 SELECT n, s, e, d, h::jsonb, p::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[])
   AS t(n, s, e, d, h, p)
-ON CONFLICT (namespace, source, event_digest) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id, namespace, source, event_digest
 """
 _EXISTING = """
