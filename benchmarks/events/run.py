@@ -10,6 +10,10 @@ their own processes, the load generator and consumers here too: everything share
           ``COPY (SELECT the same rows in the same order) TO STDOUT`` as the ceiling;
           interleaved, --rounds times each.
 
+4. drop:  a day partition of --drop-rows events 60 days old is dropped (then its keys are
+          deleted in batches) while the ingest worker takes --drop-rate requests/s: the drop's
+          duration and ingest latency before, during and after.
+
 Usage: python benchmarks/events/run.py [--skip-events 100000] [--rate 1000] [--wake-seconds 20]
        [--read-rows 200000] [--rounds 3] [--out benchmarks/events/results.json]
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -271,6 +276,101 @@ def wake_run(ingest: str, url: str, rate: float, seconds: float) -> dict[str, An
     }
 
 
+# --- 4. drop -------------------------------------------------------------------------------
+
+
+async def _paced_ingest(
+    ingest: str, rate: float, stop: asyncio.Event, out: list[tuple[float, float, int]]
+) -> None:
+    """POST at ``rate``/s until ``stop``; records (start time, latency ms, status)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    run = f"d{int(time.time())}"
+    tasks = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+
+        async def one(i: int) -> None:
+            body, headers = _signed(i, run)
+            t0 = time.monotonic()
+            async with http.post(f"{ingest}/ingest/bench", data=body, headers=headers) as resp:
+                await resp.read()
+            out.append((t0, (time.monotonic() - t0) * 1000, resp.status))
+
+        i = 0
+        while not stop.is_set():
+            await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+            tasks.append(asyncio.create_task(one(i)))
+            i += 1
+        await asyncio.gather(*tasks)
+
+
+async def drop_run(dsn: str, ingest: str, rows: int, rate: float) -> dict[str, Any]:
+    from logistica_workers.events.retention import RetentionPolicy, _with_lock_timeout, maintain
+
+    day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=60)).date()
+    conn = await asyncpg.connect(dsn)
+    try:
+        name = await conn.fetchval("SELECT logistica_event_partition($1)", day)
+        t0 = time.monotonic()
+        # bulk load: events and their keys in two statements (triggers off for the load only)
+        await conn.execute("SET session_replication_role = replica")
+        at = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
+        await conn.execute(
+            "INSERT INTO external_events (namespace, source, event_id, event_digest, received_at,"
+            " headers, payload) SELECT 'bench', 'old', 'o-' || g, sha256(convert_to('o-' || g,"
+            " 'UTF8')), $1, '{}', jsonb_build_object('id', g, 'type', 'shipment.updated',"
+            " 'hub', 'LIS-2') FROM generate_series(1, $2) g",
+            at,
+            rows,
+        )
+        await conn.execute(
+            "INSERT INTO external_event_keys SELECT namespace, source, event_digest, received_at"
+            f" FROM {name}"
+        )
+        await conn.execute("RESET session_replication_role")
+        load_seconds = time.monotonic() - t0
+        size = await conn.fetchval(f"SELECT pg_size_pretty(pg_total_relation_size('{name}'))")
+        samples: list[tuple[float, float, int]] = []
+        stop = asyncio.Event()
+        sender = asyncio.create_task(_paced_ingest(ingest, rate, stop, samples))
+        await asyncio.sleep(5)
+        d0 = time.monotonic()
+        await _with_lock_timeout(conn, f'DROP TABLE "{name}"')
+        d1 = time.monotonic()
+        report = await maintain(conn, RetentionPolicy(days=30))  # the keys of the dropped day
+        d2 = time.monotonic()
+        await asyncio.sleep(3)
+        stop.set()
+        await sender
+    finally:
+        await conn.close()
+
+    def window(a: float, b: float) -> dict[str, Any]:
+        lat = [ms for t, ms, _ in samples if a <= t < b]
+        codes = sorted({c for t, _, c in samples if a <= t < b})
+        return {
+            "requests": len(lat),
+            "codes": codes,
+            "p50_ms": round(pct(lat, 50), 2) if lat else None,
+            "p99_ms": round(pct(lat, 99), 2) if lat else None,
+            "max_ms": round(max(lat), 2) if lat else None,
+        }
+
+    return {
+        "rows": rows,
+        "partition_size": size,
+        "load_seconds": round(load_seconds, 1),
+        "drop_seconds": round(d1 - d0, 3),
+        "key_cleanup_seconds": round(d2 - d1, 2),
+        "keys_deleted": report.keys_deleted,
+        "ingest_rate": rate,
+        "ingest_before": window(d0 - 5, d0),
+        "ingest_during_drop": window(d0 - 0.05, d1 + 0.05),
+        "ingest_during_key_cleanup": window(d1, d2),
+        "ingest_after": window(d2, d2 + 3),
+    }
+
+
 # --- 3. read ------------------------------------------------------------------------------
 
 
@@ -335,6 +435,8 @@ def main() -> int:
     ap.add_argument("--wake-seconds", type=float, default=20)
     ap.add_argument("--read-rows", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--drop-rows", type=int, default=1_000_000)
+    ap.add_argument("--drop-rate", type=float, default=500)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     args = ap.parse_args()
     results: dict[str, Any] = {
@@ -372,6 +474,8 @@ def main() -> int:
                     ),
                 }
                 print(json.dumps(results["read"]), flush=True)
+                results["drop"] = asyncio.run(drop_run(dsn, ingest, args.drop_rows, args.drop_rate))
+                print(json.dumps(results["drop"]), flush=True)
         finally:
             pg.stop()
     results["loadavg_after"] = loadavg()
