@@ -24,8 +24,15 @@ class _StatelessConnection(asyncpg.Connection):  # type: ignore[misc]
 class Database:
     """Owns the pool and tracks whether the database is reachable and migrated."""
 
-    def __init__(self, dsn: str, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        min_size: int = 2,
+        max_size: int = 10,
+        server_settings: dict[str, str] | None = None,
+    ) -> None:
         self.dsn = dsn
+        self.server_settings = server_settings
         self.min_size = min_size
         self.max_size = max_size
         self.pool: asyncpg.Pool | None = None
@@ -52,6 +59,7 @@ class Database:
                         command_timeout=10,
                         timeout=5,
                         connection_class=_StatelessConnection,
+                        server_settings=self.server_settings,
                     )
                 async with self.pool.acquire(timeout=5) as conn:
                     self.schema_version = await current_version(conn)
