@@ -252,3 +252,27 @@ async def test_a_token_guards_the_feed_but_not_the_probes(
             assert resp.status == 200
         async with http.get(f"{service.url}/metrics") as resp:
             assert "logistica_events_requests" in await resp.text()
+
+
+async def test_without_a_database_the_service_is_unready_and_answers_503(
+    http: aiohttp.ClientSession,
+) -> None:
+    from logistica_workers.db.embedded import free_port
+    from logistica_workers.events.server import run_events
+
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    task = asyncio.create_task(run_events(dead, "127.0.0.1", 0, started=port.set_result, stop=stop))
+    url = f"http://127.0.0.1:{await asyncio.wait_for(port, 10)}"
+    try:
+        async with http.get(f"{url}/readyz") as resp:
+            body = await resp.json()
+            assert resp.status == 503 and "database unreachable" in body["message"]
+        async with http.get(f"{url}/events?wait=5") as resp:
+            assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+        async with http.get(f"{url}/healthz") as resp:
+            assert resp.status == 200
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0

@@ -383,9 +383,19 @@ class EventsService:
                 response = await handler(request)
         except BadParameter as exc:
             response = error(400, "bad_parameter", str(exc), field=exc.field)
+        except TimeoutError:  # every pooled connection busy for 5 s: not the database's fault
+            response = error(
+                503,
+                "busy",
+                "no database connection was free in time; retry",
+                retry_after=self.settings.retry_after,
+            )
         except _DB_ERRORS as exc:
             log.warning("database error", extra={"error": str(exc), "endpoint": endpoint})
-            self.db.mark_unreachable()
+            if not isinstance(exc, asyncpg.PostgresError) or isinstance(
+                exc, asyncpg.PostgresConnectionError
+            ):
+                self.db.mark_unreachable()
             response = self._unavailable(f"database error: {type(exc).__name__}")
         self.metrics.requests.labels(endpoint, str(response.status)).inc()
         return response
