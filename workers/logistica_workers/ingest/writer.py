@@ -103,7 +103,7 @@ _GUARDED_INSERT = """
 INSERT INTO external_events
   (namespace, source, event_id, event_digest, body_digest, headers, payload)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
-ON CONFLICT (namespace, source, event_digest) DO NOTHING
+ON CONFLICT DO NOTHING  -- the key claim: see _INSERT
 RETURNING id
 """
 
