@@ -1,10 +1,14 @@
 """The search engines. Each runs in its own process and streams every improving solution to
 the parent through ``report``; the parent keeps the best, so a killed engine loses nothing.
 
-- OR-Tools (routing library): the logistics model, i.e. open routes from each courier's
-  position through the origin, optional stops with priority-scaled drop penalties, and the
-  priority-weighted arrival-time term (soft upper bound 0 on the time cumul of each stop).
-- PyVRP (hybrid genetic search): classic CVRP (CVRPLIB), where it is far stronger.
+- ``pyvrp``: PyVRP's iterated local search on our model without the arrival term
+  (pyvrp_model.py); its own construction, so every size gets a feasible plan.
+- ``hybrid``: PyVRP for a share of the budget (less if it converges), then OR-Tools
+  warm-started from PyVRP's best routes optimises the full objective incl. the arrival term.
+- ``ortools``: OR-Tools alone from one of its constructions (kept for comparison).
+
+Every engine stops at its time limit, on SIGTERM, or when it has converged (no improvement for
+``patience`` seconds; tiny problems: a fixed number of fruitless iterations).
 """
 
 from __future__ import annotations
@@ -14,25 +18,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from logistica_workers.routing.evaluate import Routes
-from logistica_workers.routing.instance import COST_SCALE, Instance
+from logistica_workers.routing.instance import Instance
 
 Report = Callable[[Routes], None]
+
+TINY_STOPS = 12  # at most this many stops: searches end after fruitless iterations, not time
+TINY_ITERATIONS = 500
+PATIENCE_SHARE = 0.3  # no improvement for this share of the budget = converged
+PATIENCE_FLOOR = 0.2  # seconds
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    engine: str  # "ortools" | "pyvrp"
-    first_solution: str = "PATH_CHEAPEST_ARC"
+    engine: str  # "hybrid" | "pyvrp" | "ortools"
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     seed: int = 1
+    pyvrp_share: float = 0.5  # hybrid: PyVRP's share of the budget
 
     @property
     def label(self) -> str:
         if self.engine == "pyvrp":
             return f"pyvrp(seed={self.seed})"
+        if self.engine == "hybrid":
+            return f"pyvrp(seed={self.seed})+ortools({self.metaheuristic})"
         return f"ortools({self.first_solution},{self.metaheuristic})"
 
 
@@ -43,6 +53,8 @@ class StopFlag:
 
     @classmethod
     def install(cls) -> None:
+        cls.stopped = False
+
         def handler(_sig: int, _frame: object) -> None:
             cls.stopped = True
 
@@ -50,110 +62,122 @@ class StopFlag:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
 
 
-def solve_ortools(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+class Hooks:
+    """Set by the engine process: tells the parent a new search phase starts."""
 
-    m = inst.n_vehicles
-    manager = pywrapcp.RoutingIndexManager(
-        inst.end + 1, m, [inst.start(v) for v in range(m)], [inst.end] * m
-    )
-    routing = pywrapcp.RoutingModel(manager)
-    arc = routing.RegisterTransitMatrix((inst.distance * COST_SCALE).tolist())
-    routing.SetArcCostEvaluatorOfAllVehicles(arc)
-    load = routing.RegisterUnaryTransitVector(inst.demand.tolist())
-    routing.AddDimensionWithVehicleCapacity(load, 0, inst.capacity, True, "load")
-    if inst.kind == "logistics":
-        if inst.priority[: inst.n_stops].any():
-            transit = routing.RegisterTransitMatrix(inst.travel_time.tolist())
-            horizon = int(inst.travel_time.max()) * (inst.n_stops + 2) + 1
-            routing.AddDimension(transit, 0, horizon, True, "time")
-            time_dim = routing.GetDimensionOrDie("time")
-            for i in range(inst.n_stops):
-                if inst.priority[i] > 0:
-                    # cost priority_i per second of arrival = (priority/100) m/s at COST_SCALE 100
-                    time_dim.SetCumulVarSoftUpperBound(
-                        manager.NodeToIndex(i), 0, int(inst.priority[i])
-                    )
-        penalty = inst.drop_penalty()
-        for i in range(inst.n_stops):
-            routing.AddDisjunction([manager.NodeToIndex(i)], int(penalty[i]))
+    phase: Callable[[str], None] = staticmethod(lambda _name: None)
 
-    best = [np.inf]
 
-    def extract() -> Routes:
-        routes = []
-        for v in range(m):
-            idx = routing.NextVar(routing.Start(v)).Value()
-            stops = []
-            while not routing.IsEnd(idx):
-                stops.append(manager.IndexToNode(idx))
-                idx = routing.NextVar(idx).Value()
-            routes.append(stops)
+def patience(time_limit: float) -> float:
+    return max(PATIENCE_FLOOR, PATIENCE_SHARE * time_limit)
+
+
+class _PyvrpStop:
+    """PyVRP stopping criterion: deadline, SIGTERM, or convergence."""
+
+    def __init__(self, time_limit: float, tiny: bool, patience_s: float) -> None:
+        self.deadline = time.monotonic() + time_limit
+        self.tiny = tiny
+        self.patience = patience_s
+        self.best = float("inf")
+        self.last_gain = time.monotonic()
+        self.fruitless = 0
+
+    def __call__(self, best_cost: float) -> bool:
+        now = time.monotonic()
+        if best_cost < self.best:
+            self.best, self.last_gain, self.fruitless = best_cost, now, 0
+        else:
+            self.fruitless += 1
+        if StopFlag.stopped or now >= self.deadline:
+            return True
+        if self.tiny:
+            return self.fruitless >= TINY_ITERATIONS
+        return now - self.last_gain >= self.patience
+
+
+def run_pyvrp(
+    inst: Instance, cfg: EngineConfig, report: Report, time_limit: float
+) -> Routes | None:
+    """PyVRP, streaming each new feasible best; returns the best routes (None if none)."""
+    import pyvrp
+
+    from logistica_workers.routing import pyvrp_model
+
+    data = pyvrp_model.build(inst)
+    params = pyvrp_model.solve_params(inst)
+    best: list[Routes] = []
+
+    class Callbacks(pyvrp.IteratedLocalSearchCallbacks):
+        def on_best(self, sol: pyvrp.Solution) -> None:
+            if sol.is_feasible():
+                best[:] = [pyvrp_model.routes_of(inst, sol)]
+                report(best[0])
+
+    params.ils.callbacks = Callbacks()
+    stop = _PyvrpStop(time_limit, inst.n_stops <= TINY_STOPS, patience(time_limit))
+    result = pyvrp.solve(data, stop, seed=cfg.seed, collect_stats=False, params=params)
+    if result.best.is_feasible():
+        routes = pyvrp_model.routes_of(inst, result.best)
+        if not best or routes != best[0]:
+            report(routes)
         return routes
+    return best[0] if best else None
+
+
+def solve_pyvrp(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
+    return "SUCCESS" if run_pyvrp(inst, cfg, report, time_limit) is not None else "INFEASIBLE"
+
+
+def run_ortools(
+    inst: Instance,
+    cfg: EngineConfig,
+    report: Report,
+    time_limit: float,
+    initial: Routes | None = None,
+) -> str:
+    from logistica_workers.routing.ortools_model import OrToolsModel, status_name
+
+    started = time.monotonic()
+    model = OrToolsModel(inst)
+    routing = model.routing
+    tiny = inst.n_stops <= TINY_STOPS
+    meta = "GREEDY_DESCENT" if tiny else cfg.metaheuristic  # tiny: stop at the local optimum
+    best = [float("inf")]
 
     def on_solution() -> None:
         cost = routing.CostVar().Value()
         if cost < best[0]:
             best[0] = cost
-            report(extract())
+            report(model.routes())
+        if StopFlag.stopped:
+            routing.solver().FinishCurrentSearch()
 
     routing.AddAtSolutionCallback(on_solution)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = getattr(
-        routing_enums_pb2.FirstSolutionStrategy, cfg.first_solution
-    )
-    if cfg.metaheuristic != "DEFAULT":
-        params.local_search_metaheuristic = getattr(
-            routing_enums_pb2.LocalSearchMetaheuristic, cfg.metaheuristic
-        )
-    params.time_limit.FromMilliseconds(max(1, int(time_limit * 1000)))
+    left = max(0.01, time_limit - (time.monotonic() - started))
+    params = model.params(left, cfg.first_solution, meta)
+    if initial is not None:
+        start = model.assignment_from(initial, params)
+        if start is not None:
+            solution = routing.SolveFromAssignmentWithParameters(start, params)
+            return status_name(int(routing.status()), solution is not None)
     solution = routing.SolveWithParameters(params)
-    status = routing.status()
-    names = {
-        0: "NOT_SOLVED",
-        1: "SUCCESS",
-        2: "FAIL",
-        3: "FAIL_TIMEOUT",
-        4: "INVALID",
-        5: "INFEASIBLE",
-        6: "OPTIMAL",
-    }
-    if solution is None:
-        return names.get(int(status), str(status))
-    return "SUCCESS" if int(status) in (1, 6, 7) else names.get(int(status), str(status))
+    return status_name(int(routing.status()), solution is not None)
 
 
-def solve_pyvrp(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
-    import pyvrp
-
-    n = inst.n_stops
-    start0 = inst.start(0)
-    size = n + 1
-    dist = np.zeros((size, size), dtype=np.int64)
-    dist[1:, 1:] = inst.distance[:n, :n]
-    dist[0, 1:] = inst.distance[start0, :n]
-    dist[1:, 0] = inst.distance[:n, inst.end]
-    data = pyvrp.ProblemData(
-        [pyvrp.Location(0, 0) for _ in range(size)],
-        [pyvrp.Client(i + 1, delivery=[int(inst.demand[i])]) for i in range(n)],
-        [pyvrp.Depot(0)],
-        [pyvrp.VehicleType(inst.n_vehicles, capacity=[inst.capacity[0]])],
-        [dist],  # type: ignore[list-item]
-        [np.zeros_like(dist)],  # type: ignore[list-item]
-    )
-    deadline = time.monotonic() + time_limit
-
-    class Stop:
-        def __call__(self, best_cost: int) -> bool:
-            return StopFlag.stopped or time.monotonic() >= deadline
-
-    result = pyvrp.solve(data, Stop(), seed=cfg.seed, collect_stats=False, display=False)
-    if not result.is_feasible():
-        return "INFEASIBLE"
-    routes: Routes = [[a.idx for a in r if a.is_client()] for r in result.best.routes()]
-    routes += [[] for _ in range(inst.n_vehicles - len(routes))]
-    report(routes)
-    return "SUCCESS"
+def solve_ortools(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
+    return run_ortools(inst, cfg, report, time_limit)
 
 
-ENGINES = {"ortools": solve_ortools, "pyvrp": solve_pyvrp}
+def solve_hybrid(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
+    started = time.monotonic()
+    routes = run_pyvrp(inst, cfg, report, time_limit * cfg.pyvrp_share)
+    left = time_limit - (time.monotonic() - started)
+    if StopFlag.stopped or left <= 0.05 or inst.kind != "logistics":
+        return "SUCCESS" if routes is not None else "INFEASIBLE"
+    Hooks.phase("ortools")
+    status = run_ortools(inst, cfg, report, left, routes)
+    return "SUCCESS" if routes is not None and status not in ("SUCCESS", "OPTIMAL") else status
+
+
+ENGINES = {"ortools": solve_ortools, "pyvrp": solve_pyvrp, "hybrid": solve_hybrid}

@@ -31,7 +31,7 @@ from logistica_workers.api import (
     describe_errors,
 )
 from logistica_workers.routing.instance import from_problem
-from logistica_workers.routing.portfolio import Portfolio, Progress
+from logistica_workers.routing.portfolio import Portfolio, Progress, has_room
 
 log = logging.getLogger("logistica.solve")
 PLURAL = "routingjobs"
@@ -136,7 +136,8 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     except ValidationError as exc:
         raise RoutingJobError(str(describe_errors(exc, prefix="spec"))) from None
     problem = load_problem(spec)
-    portfolio = Portfolio(from_problem(problem, time_limit), on_progress=writer.progress)
+    inst = from_problem(problem, time_limit)
+    portfolio = Portfolio(inst, on_progress=writer.progress)
     signal.signal(signal.SIGTERM, lambda *_: portfolio.stop())
     signal.signal(signal.SIGINT, lambda *_: portfolio.stop())
     solution = portfolio.run()
@@ -154,4 +155,9 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     dsn = os.environ.get("LOGISTICA_DATABASE_URL")
     if dsn:
         asyncio.run(store_result(dsn, rj, solution))
+    if not solution.routes and has_room(inst):
+        raise RoutingJobError(
+            f"no solution: every stop unassigned (status {solution.solver.status}) although "
+            "couriers have room; raise spec.options.timeLimitSeconds"
+        )
     return solution

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +17,26 @@ from logistica_workers.api import Problem, describe_errors
 from logistica_workers.commands import EXIT_USAGE, fail
 from logistica_workers.routing import cvrplib
 from logistica_workers.routing.instance import Instance, from_problem
-from logistica_workers.routing.portfolio import Portfolio, Progress
+from logistica_workers.routing.portfolio import Portfolio, Progress, has_room
+
+SHUTDOWN_RESERVE_SECONDS = 0.35  # stopping engines and writing the answer
+
+
+def seconds_since_process_start() -> float:
+    """How long ago this process started (Linux /proc; 0 elsewhere): `solve` counts its own
+    start-up against the time limit."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def budget(limit: float) -> float:
+    """The engines' share of ``limit`` once start-up and shutdown are paid for."""
+    return max(0.05, limit - seconds_since_process_start() - SHUTDOWN_RESERVE_SECONDS)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -102,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
     progress = TerminalProgress()
+    inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
     portfolio = Portfolio(inst, on_progress=progress)
 
     def interrupt(_sig: int, _frame: object) -> None:
@@ -136,4 +158,10 @@ def run(args: argparse.Namespace) -> int:
         + (" (partial)" if solution.partial else "")
     )
     print(f"logistica solve: {summary}", file=sys.stderr)
+    if not solution.routes and has_room(inst):
+        return _fail(
+            f"no solution: every stop unassigned (status {solution.solver.status}) although "
+            "couriers have room; give it more time (--time-limit)",
+            1,
+        )
     return 0

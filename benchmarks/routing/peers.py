@@ -1,0 +1,179 @@
+"""The peer solvers of the model benchmark, each run as its own process:
+
+    python benchmarks/routing/peers.py {pyvrp,vroom,ortools} PROBLEM.json SECONDS OUT.json
+
+Each models logistica's problem with its own means (not the product's code):
+- pyvrp: a start depot per courier whose arcs to stops go through the origin, a zero-cost end
+  depot for open routes (the origin's distances with returnToOrigin), one vehicle type per
+  courier, optional clients with prize = drop penalty, the load-penalty cap above the largest
+  prize. It has no priority-weighted arrival term.
+- vroom (pyvroom): the same matrix; vehicles start at their courier's row and (with
+  returnToOrigin) end at the origin; job priority = stop priority (VROOM serves the highest
+  priority sum first); timeout = SECONDS, exploration level 5, 2 threads.
+- ortools: the full objective (arrival term as a soft upper bound 0 on each stop's time cumul),
+  drop penalties as disjunctions; path cheapest arc + guided local search, one process.
+OUT.json gets ``{"routes": [{"courierId", "stops"}], "seconds": solve seconds}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+R_EARTH = 6_371_008.8
+FAR = 10**8  # arcs no route uses (into a start depot, out of the end)
+
+
+def matrices(p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Integer metres and seconds over [stops, courier starts, end]."""
+    pts = [(s["lat"], s["lng"]) for s in p["stops"]]
+    pts += [(c["lat"], c["lng"]) for c in p["couriers"]]
+    pts.append((p["origin"]["lat"], p["origin"]["lng"]))
+    lat, lng = np.radians(np.array(pts)).T
+    h = (
+        np.sin((lat[:, None] - lat[None, :]) / 2) ** 2
+        + np.cos(lat[:, None])
+        * np.cos(lat[None, :])
+        * np.sin((lng[:, None] - lng[None, :]) / 2) ** 2
+    )
+    base = 2 * R_EARTH * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+    n, m = len(p["stops"]), len(p["couriers"])
+    o = n + m
+    d = np.full((o + 1, o + 1), float(FAR))
+    d[:n, :n] = base[:n, :n]
+    d[n:o, :n] = base[n:o, o][:, None] + base[o, :n][None, :]
+    d[:n, o] = base[:n, o] if p.get("options", {}).get("returnToOrigin") else 0.0
+    d[n:o, o] = 0.0
+    np.fill_diagonal(d, 0.0)
+    speed = float(p.get("options", {}).get("speedKmh", 30.0)) / 3.6
+    t = d / speed
+    service = np.array([s.get("serviceSeconds", 0) for s in p["stops"]], dtype=float)
+    t[:n, :] += service[:, None]
+    np.fill_diagonal(t, 0.0)
+    t[d >= FAR] = FAR
+    return np.rint(d).astype(np.int64), np.rint(t).astype(np.int64), n, m
+
+
+def _routes(p: dict[str, Any], per_vehicle: dict[int, list[int]]) -> list[dict[str, Any]]:
+    return [
+        {"courierId": p["couriers"][k]["id"], "stops": [p["stops"][j]["id"] for j in r]}
+        for k, r in sorted(per_vehicle.items())
+        if r
+    ]
+
+
+def solve_pyvrp(p: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
+    import pyvrp
+    from pyvrp.stop import MaxRuntime
+
+    d, _, n, m = matrices(p)
+    unit = int(d[: n + m, :n].max()) * 2 + 1  # more than any stop's detour
+    prizes = [(1 + s["priority"]) * unit for s in p["stops"]]
+    data = pyvrp.ProblemData(
+        [pyvrp.Location(0, 0) for _ in range(n + m + 1)],
+        [
+            pyvrp.Client(j, delivery=[s.get("demand", 1)], prize=prizes[j], required=False)
+            for j, s in enumerate(p["stops"])
+        ],
+        [pyvrp.Depot(n + k) for k in range(m + 1)],
+        [
+            pyvrp.VehicleType(1, capacity=[c["capacity"]], start_depot=k, end_depot=m)
+            for k, c in enumerate(p["couriers"])
+        ],
+        [d],
+        [np.zeros_like(d)],
+    )
+    params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=4.0 * max(prizes)))
+    res = pyvrp.solve(data, MaxRuntime(seconds), seed=1, collect_stats=False, params=params)
+    out: dict[int, list[int]] = {}
+    for r in res.best.routes():
+        out[r.vehicle_type()] = [int(a.idx) for a in r if a.is_client()]
+    return _routes(p, out)
+
+
+def solve_vroom(p: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
+    import vroom
+
+    d, _, n, m = matrices(p)
+    back = bool(p.get("options", {}).get("returnToOrigin"))
+    problem = vroom.Input()
+    d = np.where(d >= FAR, d[d < FAR].max(), d)  # VROOM rejects huge costs
+    problem.set_durations_matrix(profile="car", matrix_input=d.tolist())
+    for k, c in enumerate(p["couriers"]):
+        kw: dict[str, Any] = {"start": n + k, "capacity": [c["capacity"]]}
+        if back:
+            kw["end"] = n + m
+        problem.add_vehicle(vroom.Vehicle(k, **kw))
+    problem.add_job(
+        [
+            vroom.Job(j, location=j, delivery=[s.get("demand", 1)], priority=s["priority"])
+            for j, s in enumerate(p["stops"])
+        ]
+    )
+    sol = problem.solve(exploration_level=5, nb_threads=2, timeout=timedelta(seconds=seconds))
+    out: dict[int, list[int]] = {}
+    df = sol.routes
+    for vid, job, kind in zip(df["vehicle_id"], df["id"], df["type"], strict=True):
+        if kind == "job":
+            out.setdefault(int(vid), []).append(int(job))
+    return _routes(p, out)
+
+
+def solve_ortools(p: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    d, t, n, m = matrices(p)
+    end = n + m
+    mgr = pywrapcp.RoutingIndexManager(n + m + 1, m, list(range(n, n + m)), [end] * m)
+    rt = pywrapcp.RoutingModel(mgr)
+    rt.SetArcCostEvaluatorOfAllVehicles(rt.RegisterTransitMatrix((d * 100).tolist()))
+    demand = [s.get("demand", 1) for s in p["stops"]] + [0] * (m + 1)
+    caps = [c["capacity"] for c in p["couriers"]]
+    rt.AddDimensionWithVehicleCapacity(rt.RegisterUnaryTransitVector(demand), 0, caps, True, "load")
+    t_use = np.where(t >= FAR, 0, t)
+    horizon = int(t_use.max()) * (n + 2) + 1
+    rt.AddDimension(rt.RegisterTransitMatrix(t_use.tolist()), 0, horizon, True, "time")
+    time_dim = rt.GetDimensionOrDie("time")
+    big = 100 * (n + 1) * (int(d[: n + m, :n].max()) * 2 + horizon) + 1
+    for j, s in enumerate(p["stops"]):
+        idx = mgr.NodeToIndex(j)
+        if s["priority"]:
+            time_dim.SetCumulVarSoftUpperBound(idx, 0, int(s["priority"]))
+        rt.AddDisjunction([idx], (1 + int(s["priority"])) * big)
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.FromMilliseconds(int(seconds * 1000))
+    sol = rt.SolveWithParameters(params)
+    out: dict[int, list[int]] = {}
+    if sol is not None:
+        for k in range(m):
+            idx = sol.Value(rt.NextVar(rt.Start(k)))
+            while not rt.IsEnd(idx):
+                out.setdefault(k, []).append(mgr.IndexToNode(idx))
+                idx = sol.Value(rt.NextVar(idx))
+    return _routes(p, out)
+
+
+SOLVERS = {"pyvrp": solve_pyvrp, "vroom": solve_vroom, "ortools": solve_ortools}
+
+
+def main() -> int:
+    name, problem_path, seconds, out_path = sys.argv[1:5]
+    p = json.loads(Path(problem_path).read_text())
+    t0 = time.monotonic()
+    routes = SOLVERS[name](p, float(seconds))
+    Path(out_path).write_text(json.dumps({"routes": routes, "seconds": time.monotonic() - t0}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
