@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 from city import SCENARIOS, generate  # noqa: E402
 from evaluator import evaluate  # noqa: E402
 
-SECONDS = {20: 2.0, 100: 2.0, 300: 8.0, 1000: 15.0, 2000: 25.0}
+SECONDS = {20: 2.0, 100: 2.0, 300: 5.0, 1000: 10.0, 2000: 15.0}
 SOLVERS = ("logistica", "pyvrp", "vroom", "ortools")
 PEERS = ("pyvrp", "vroom", "ortools")
 
