@@ -27,6 +27,7 @@ TINY_STOPS = 12  # at most this many stops: searches end after fruitless iterati
 TINY_ITERATIONS = 500
 PATIENCE_SHARE = 0.3  # no improvement for this share of the budget = converged
 PATIENCE_FLOOR = 0.2  # seconds
+TINY_PATIENCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ class Hooks:
     phase: Callable[[str], None] = staticmethod(lambda _name: None)
 
 
-def patience(time_limit: float) -> float:
+def patience(time_limit: float, n_stops: int) -> float:
+    """Seconds without improvement after which a search counts as converged."""
+    if n_stops <= TINY_STOPS:
+        return TINY_PATIENCE
     return max(PATIENCE_FLOOR, PATIENCE_SHARE * time_limit)
 
 
@@ -109,13 +113,16 @@ def run_pyvrp(
     best: list[Routes] = []
 
     class Callbacks(pyvrp.IteratedLocalSearchCallbacks):
+        def on_start(self, ils: pyvrp.IteratedLocalSearch) -> None:
+            self.on_best(ils.initial_solution)  # PyVRP's construction: a plan at once
+
         def on_best(self, sol: pyvrp.Solution) -> None:
             if sol.is_feasible():
                 best[:] = [pyvrp_model.routes_of(inst, sol)]
                 report(best[0])
 
     params.ils.callbacks = Callbacks()
-    stop = _PyvrpStop(time_limit, inst.n_stops <= TINY_STOPS, patience(time_limit))
+    stop = _PyvrpStop(time_limit, inst.n_stops <= TINY_STOPS, patience(time_limit, inst.n_stops))
     result = pyvrp.solve(data, stop, seed=cfg.seed, collect_stats=False, params=params)
     if result.best.is_feasible():
         routes = pyvrp_model.routes_of(inst, result.best)
@@ -141,8 +148,6 @@ def run_ortools(
     started = time.monotonic()
     model = OrToolsModel(inst)
     routing = model.routing
-    tiny = inst.n_stops <= TINY_STOPS
-    meta = "GREEDY_DESCENT" if tiny else cfg.metaheuristic  # tiny: stop at the local optimum
     best = [float("inf")]
 
     def on_solution() -> None:
@@ -155,7 +160,7 @@ def run_ortools(
 
     routing.AddAtSolutionCallback(on_solution)
     left = max(0.01, time_limit - (time.monotonic() - started))
-    params = model.params(left, cfg.first_solution, meta)
+    params = model.params(left, cfg.first_solution, cfg.metaheuristic)
     if initial is not None:
         start = model.assignment_from(initial, params)
         if start is not None:

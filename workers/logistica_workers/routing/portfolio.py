@@ -23,10 +23,12 @@ from logistica_workers.api import Solution
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, StopFlag, patience
 from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
 from logistica_workers.routing.instance import Instance
+from logistica_workers.routing.repair import repair_drops
 
 STOP_GRACE_SECONDS = 0.3  # after SIGTERM an engine may send one last solution
 ORTOOLS_PEER_MAX_STOPS = 150  # measured: plain OR-Tools wins at 100 stops, loses at 300
 DEADLINE_SLACK_SECONDS = 0.2  # engines stop themselves at the limit; SIGTERM after this
+FIRST_SOLUTION_GRACE_SECONDS = 5.0  # without any solution at the limit, wait this much more
 
 
 class NoSolutionError(RuntimeError):
@@ -89,6 +91,15 @@ def _context() -> mp.context.ForkServerContext:
     return ctx
 
 
+def warm_up() -> None:
+    """Start the engine fork server now (it imports OR-Tools and PyVRP once), so the first
+    solve does not pay for it inside its time limit."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
+
+
 class Portfolio:
     def __init__(
         self,
@@ -135,7 +146,7 @@ class Portfolio:
         errors: list[str] = []
         finished: set[Connection] = set()
         deadline = started + self.inst.time_limit + DEADLINE_SLACK_SECONDS
-        wait_for_gain = patience(self.inst.time_limit)
+        wait_for_gain = patience(self.inst.time_limit, self.inst.n_stops)
         self.last_gain = started
         interrupted_at: float | None = None
         converged = False
@@ -148,7 +159,10 @@ class Portfolio:
                 and now - self.last_gain > wait_for_gain
             ):
                 converged = True  # no engine improved on the best for a while: done
-            if interrupted_at is None and (self.stop_event.is_set() or now > deadline or converged):
+            overdue = now > deadline and (
+                self.best is not None or now > deadline + FIRST_SOLUTION_GRACE_SECONDS
+            )
+            if interrupted_at is None and (self.stop_event.is_set() or overdue or converged):
                 interrupted_at = now
                 for running, _ in procs.values():
                     if running.is_alive() and running.pid:
@@ -196,6 +210,7 @@ class Portfolio:
                 partial=True,
             )
         _, routes, engine = self.best
+        routes = repair_drops(self.inst, routes)
         if partial:
             status = "INTERRUPTED"
         elif "OPTIMAL" in statuses:

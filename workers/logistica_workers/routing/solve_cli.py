@@ -17,7 +17,7 @@ from logistica_workers.api import Problem, describe_errors
 from logistica_workers.commands import EXIT_USAGE, fail
 from logistica_workers.routing import cvrplib
 from logistica_workers.routing.instance import Instance, from_problem
-from logistica_workers.routing.portfolio import Portfolio, Progress, has_room
+from logistica_workers.routing.portfolio import Portfolio, Progress, has_room, warm_up
 
 SHUTDOWN_RESERVE_SECONDS = 0.35  # stopping engines and writing the answer
 
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.file}: no such file")
     if args.time_limit is not None and not 0 < args.time_limit <= 3600:
         return _fail("--time-limit must be in (0, 3600] seconds")
+    warm_up()  # the engines' fork server starts while the problem is read
     extra: dict[str, Any] = {}
     problem: Problem | None = None
     inst: Instance

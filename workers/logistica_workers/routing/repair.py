@@ -1,0 +1,64 @@
+"""Repair of dropped stops, applied to the plan the portfolio returns.
+
+A plan straight from a construction (or a search cut short) can leave a stop unassigned that a
+courier still has room for, or drop a stop while serving a lower-priority one whose place it
+could take. Either change lowers the objective (a drop costs more than any routing), so: for
+each dropped stop, highest priority first, insert it where it is cheapest into a route with
+room; failing that, let it replace the lowest-priority served stop it fits in place of (that
+stop is then dropped and tried in turn).
+"""
+
+from __future__ import annotations
+
+from logistica_workers.routing.evaluate import Routes
+from logistica_workers.routing.instance import Instance
+
+
+def _insert_cost(inst: Instance, vehicle: int, route: list[int], stop: int) -> tuple[int, int]:
+    """(extra metres, position) of the cheapest insertion of ``stop`` into ``route``."""
+    d = inst.distance
+    path = [inst.start(vehicle), *route, inst.end]
+    best = (1 << 62, 0)
+    for pos in range(len(path) - 1):
+        a, b = path[pos], path[pos + 1]
+        extra = int(d[a, stop]) + int(d[stop, b]) - int(d[a, b])
+        if extra < best[0]:
+            best = (extra, pos)
+    return best
+
+
+def repair_drops(inst: Instance, routes: Routes) -> Routes:
+    if inst.kind != "logistics":
+        return routes
+    routes = [list(r) for r in routes]
+    n = inst.n_stops
+    demand, priority = inst.demand, inst.priority
+    load = [sum(int(demand[s]) for s in r) for r in routes]
+    served = {s for r in routes for s in r}
+    todo = sorted((s for s in range(n) if s not in served), key=lambda s: -int(priority[s]))
+    while todo:
+        s = todo.pop(0)
+        need = int(demand[s])
+        fits = [v for v in range(inst.n_vehicles) if inst.capacity[v] - load[v] >= need]
+        if fits:
+            options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
+            _, pos, v = min(options)
+            routes[v].insert(pos, s)
+            load[v] += need
+            continue
+        swap: tuple[int, int, int] | None = None  # (priority, vehicle, position)
+        for v, r in enumerate(routes):
+            room = inst.capacity[v] - load[v]
+            for pos, t in enumerate(r):
+                lower = priority[t] < priority[s] and room + int(demand[t]) >= need
+                if lower and (swap is None or int(priority[t]) < swap[0]):
+                    swap = (int(priority[t]), v, pos)
+        if swap is None:
+            continue
+        _, v, pos = swap
+        t = routes[v][pos]
+        routes[v][pos] = s
+        load[v] += need - int(demand[t])
+        todo.append(t)
+        todo.sort(key=lambda x: -int(priority[x]))
+    return routes
