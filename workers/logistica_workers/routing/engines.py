@@ -25,7 +25,7 @@ Report = Callable[[Routes], None]
 
 TINY_STOPS = 12  # at most this many stops: searches end after fruitless iterations, not time
 TINY_ITERATIONS = 500
-PATIENCE_SHARE = 0.3  # no improvement for this share of the budget = converged
+PATIENCE_SHARE = 0.5  # no improvement for this share of the budget = converged
 PATIENCE_FLOOR = 0.2  # seconds
 TINY_PATIENCE = 0.1
 
