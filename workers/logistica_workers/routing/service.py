@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from logistica_workers.api import Problem, Solution, describe_errors
 from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
-from logistica_workers.routing.portfolio import Portfolio, default_configs
+from logistica_workers.routing.portfolio import Portfolio, default_configs, warm_up
 from logistica_workers.runtime.errors import error_response as _error
 from logistica_workers.runtime.errors import json_errors
 from logistica_workers.runtime.http import serve
@@ -222,6 +222,7 @@ async def run_route(
     stop: asyncio.Event | None = None,
 ) -> int:
     service = RouteService(settings)
+    warm_up()  # engines fork from a server with OR-Tools and PyVRP already imported
 
     async def flush(clock: ShutdownClock) -> None:
         with clock.phase("solves-stopped"):

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import signal
+import threading
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,16 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.file}: no such file")
     if args.time_limit is not None and not 0 < args.time_limit <= 3600:
         return _fail("--time-limit must be in (0, 3600] seconds")
+    stopping: list[Portfolio | None] = [None]  # SIGTERM before the search starts counts too
+    requested = threading.Event()
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        requested.set()
+        if stopping[0] is not None:
+            stopping[0].stop()
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     warm_up()  # the engines' fork server starts while the problem is read
     extra: dict[str, Any] = {}
     problem: Problem | None = None
@@ -126,12 +137,9 @@ def run(args: argparse.Namespace) -> int:
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
     portfolio = Portfolio(inst, on_progress=progress)
-
-    def interrupt(_sig: int, _frame: object) -> None:
+    stopping[0] = portfolio
+    if requested.is_set():
         portfolio.stop()
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
     try:
         solution = portfolio.run()
     except RuntimeError as exc:

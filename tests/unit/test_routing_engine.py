@@ -1,0 +1,141 @@
+"""The engine for our model: PyVRP core, OR-Tools warm start, statuses, limits, failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ortools.constraint_solver import routing_enums_pb2
+
+from logistica_workers.api import Problem
+from logistica_workers.routing.engines import ENGINES, EngineConfig
+from logistica_workers.routing.evaluate import Routes, to_solution
+from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.ortools_model import STATUS_NAMES, status_name
+from logistica_workers.routing.repair import repair_drops
+from tests.support.feasibility import check
+from tests.support.problems import city_problem
+
+
+def cli(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "logistica_workers", "solve", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return proc, time.monotonic() - t0
+
+
+def test_status_names_follow_the_ortools_enum() -> None:
+    values = routing_enums_pb2.RoutingSearchStatus.DESCRIPTOR.enum_types[0].values
+    names = {v.number: v.name for v in values}
+    assert set(names) == set(STATUS_NAMES)
+    for code, ours in STATUS_NAMES.items():
+        assert names[code].endswith(ours) or code == 2
+    assert names[2] == "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED"
+    assert status_name(2, True) == "SUCCESS"  # a normal time-limited stop with a solution
+    assert status_name(1, True) == "SUCCESS"
+    assert status_name(7, True) == "OPTIMAL"
+    assert status_name(3, False) == "FAIL"
+    assert status_name(4, False) == "FAIL_TIMEOUT"
+    assert status_name(6, False) == "INFEASIBLE"
+    assert status_name(2, False) == "SUCCESS_TIME_LIMITED"  # no solution: never "SUCCESS"
+
+
+@pytest.mark.parametrize("engine", ["hybrid", "pyvrp", "ortools"])
+def test_every_engine_path_gives_feasible_plans(engine: str) -> None:
+    doc = city_problem(40, 3, seed=11, capacity=20, time_limit=1)  # ~80 demand, 60 capacity
+    inst = from_problem(Problem.model_validate(doc), 0.6)
+    found: list[Routes] = []
+    status = ENGINES[engine](inst, EngineConfig(engine), found.append, 0.6)
+    assert status in ("SUCCESS", "OPTIMAL")
+    assert found
+    for routes in (found[0], found[-1]):  # the first (construction) and the last
+        sol = to_solution(
+            inst,
+            repair_drops(inst, routes),
+            engine=engine,
+            status=status,
+            wall=0.0,
+            solutions=1,
+            partial=False,
+        )
+        assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
+
+
+def big_problem(n: int, couriers: int, seed: int) -> dict[str, Any]:
+    return city_problem(n, couriers, seed=seed, capacity=30)
+
+
+def test_2000_stops_get_a_complete_feasible_plan_within_the_limit(tmp_path: Path) -> None:
+    doc = big_problem(2000, 160, seed=5)  # 4,000 demand, 4,800 capacity: everything fits
+    path, out = tmp_path / "p.json", tmp_path / "s.json"
+    path.write_text(json.dumps(doc))
+    limit = 8
+    proc, wall = cli(str(path), "--time-limit", str(limit), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert wall <= limit + 1, f"{wall:.2f} s for a {limit} s limit"
+    sol = json.loads(out.read_text())
+    assert sol["unassigned"] == []
+    assert sol["solver"]["status"] == "SUCCESS"
+    assert check(doc, sol) == []
+
+
+def test_tiny_problem_answers_long_before_its_limit(tmp_path: Path) -> None:
+    doc = city_problem(5, 2, seed=2, capacity=10)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    proc, wall = cli(str(path), "--time-limit", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert wall < 5, f"{wall:.2f} s: a 5-stop problem waited for its 20 s limit"
+    sol = json.loads(proc.stdout)
+    assert sol["unassigned"] == [] and sol["partial"] is False
+    assert check(doc, sol) == []
+
+
+def test_no_solution_while_capacity_exists_exits_1(tmp_path: Path) -> None:
+    """SIGTERM before any engine has a plan: every stop unassigned is a failure."""
+    doc = big_problem(2000, 160, seed=6)
+    path, out = tmp_path / "p.json", tmp_path / "s.json"
+    path.write_text(json.dumps(doc))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logistica_workers", "solve", str(path), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        while not children.read_text().split():  # the fork server starts after the handlers
+            assert time.monotonic() < deadline, "solve never started its fork server"
+            time.sleep(0.01)
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "no solution" in err and "NO_SOLUTION" in err
+    sol = json.loads(out.read_text())
+    assert sol["solver"]["status"] == "NO_SOLUTION" and sol["partial"] is True
+    assert len(sol["unassigned"]) == 2000
+
+
+def test_nothing_fits_is_not_a_failure(tmp_path: Path) -> None:
+    doc = city_problem(3, 1, seed=1, capacity=1)
+    for s in doc["stops"]:
+        s["demand"] = 5
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    proc, _ = cli(str(path), "--time-limit", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["unassigned"]) == 3
