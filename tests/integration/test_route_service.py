@@ -163,3 +163,21 @@ async def test_sigterm_returns_the_best_so_far_to_running_requests() -> None:
     assert check(doc, sol) == []
     assert loop.time() - t0 < 3
     assert await s.task == 0
+
+
+async def test_a_tiny_problem_answers_long_before_its_limit() -> None:
+    s = await start(RouteSettings(max_concurrent=1, default_time_limit=10, max_time_limit=10))
+    try:
+        doc = city_problem(5, 2, seed=3, capacity=10, time_limit=10)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        status, headers, sol = await post(s.url, doc)
+        elapsed = loop.time() - t0
+        assert status == 200, sol
+        assert headers["X-Time-Limit-Seconds"] == "10"
+        assert elapsed < 3, f"{elapsed:.2f} s: the 5-stop solve waited for its 10 s limit"
+        assert sol["partial"] is False and sol["unassigned"] == []
+        assert check(doc, sol) == []
+    finally:
+        s.stop.set()
+        assert await asyncio.wait_for(s.task, 30) == 0

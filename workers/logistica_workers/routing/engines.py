@@ -27,6 +27,7 @@ TINY_STOPS = 12  # at most this many stops: searches end after fruitless iterati
 TINY_ITERATIONS = 500
 PATIENCE_SHARE = 0.5  # no improvement for this share of the budget = converged
 PATIENCE_FLOOR = 0.2  # seconds
+PATIENCE_PER_STOP = 0.01  # ... but no longer than this per stop (small problems answer fast)
 TINY_PATIENCE = 0.1
 
 
@@ -73,7 +74,7 @@ def patience(time_limit: float, n_stops: int) -> float:
     """Seconds without improvement after which a search counts as converged."""
     if n_stops <= TINY_STOPS:
         return TINY_PATIENCE
-    return max(PATIENCE_FLOOR, PATIENCE_SHARE * time_limit)
+    return max(PATIENCE_FLOOR, min(PATIENCE_SHARE * time_limit, PATIENCE_PER_STOP * n_stops))
 
 
 class _PyvrpStop:

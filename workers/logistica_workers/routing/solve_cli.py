@@ -7,8 +7,8 @@ import dataclasses
 import json
 import os
 import signal
-import threading
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
