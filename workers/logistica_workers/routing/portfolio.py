@@ -167,6 +167,8 @@ class Portfolio:
                 for running, _ in procs.values():
                     if running.is_alive() and running.pid:
                         os.kill(running.pid, signal.SIGTERM)
+            if converged:
+                break  # every improvement has been streamed already: nothing to wait for
             if interrupted_at is not None and now - interrupted_at > STOP_GRACE_SECONDS:
                 break
             for conn in wait(open_conns, timeout=0.05):
