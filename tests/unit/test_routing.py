@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from logistica_workers.api import Problem
+from logistica_workers.routing import exact
 from logistica_workers.routing.evaluate import Routes, score
 from logistica_workers.routing.geo import haversine_matrix
 from logistica_workers.routing.instance import Instance, from_problem
@@ -235,3 +236,25 @@ def test_plot_draws_an_svg(tmp_path: Path) -> None:
     text = svg.read_text()
     assert text.startswith("<?xml") and "<svg" in text
     assert "ana" in text and "rui" in text  # the legend names the couriers
+
+
+@pytest.mark.parametrize(
+    ("stops", "couriers", "seed"), [(4, 2, 7), (5, 2, 8), (3, 3, 9), (6, 1, 10)]
+)
+def test_exact_enumeration_is_the_brute_force_optimum(stops: int, couriers: int, seed: int) -> None:
+    doc = city_problem(stops, couriers, seed=seed, capacity=3)
+    inst = from_problem(Problem.model_validate(doc))
+    assert exact.small_enough(inst)
+    assert score(inst, exact.solve(inst)).cost == pytest.approx(brute_force(inst), rel=1e-12)
+
+
+def test_plan_count_matches_enumeration() -> None:
+    def by_hand(n: int, m: int) -> int:
+        count = 0
+        for assign in itertools.product(range(m + 1), repeat=n):
+            sizes = [assign.count(v) for v in range(m)]
+            count += math.prod(math.factorial(k) for k in sizes)
+        return count
+
+    for n, m in [(1, 1), (3, 2), (4, 3), (5, 2)]:
+        assert exact.plan_count(n, m) == by_hand(n, m)

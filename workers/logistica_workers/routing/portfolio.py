@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from logistica_workers.api import Solution
+from logistica_workers.routing import exact
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, StopFlag, patience
 from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
 from logistica_workers.routing.instance import Instance
@@ -130,8 +131,24 @@ class Portfolio:
                     Progress(sc.objective, self.solutions, time.monotonic() - started, engine)
                 )
 
+    def _run_exact(self, started: float) -> Solution:
+        """Tiny instances: the proven optimum in milliseconds, no engine processes."""
+        self._consider(exact.solve(self.inst), "exact", started)
+        assert self.best is not None
+        return to_solution(
+            self.inst,
+            self.best[1],
+            engine="exact",
+            status="OPTIMAL",
+            wall=time.monotonic() - started,
+            solutions=1,
+            partial=False,
+        )
+
     def run(self) -> Solution:
         started = time.monotonic()
+        if exact.small_enough(self.inst):
+            return self._run_exact(started)
         ctx = _context()
         procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]] = {}
         for cfg in self.configs:
