@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client
+from kubernetes import client, watch
 
 from tests.platform.binaries import binary
 from tests.platform.node import Node
@@ -100,3 +101,46 @@ def pod_diagnostics(api: client.ApiClient, namespace: str, node: Node) -> str:
     out += [f"event {e.involved_object.name}: {e.reason} {e.message}" for e in events]
     out.append(f"--- kubelet\n{node.logs('kubelet', 3000)}")
     return "\n".join(out)
+
+
+class PodWatch:
+    """Watches a namespace's pods and keeps each container's exit code as last seen, also for
+    pods already deleted (the DELETED event carries the final status)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.exits: dict[str, tuple[dict[str, str], int]] = {}  # pod uid -> (labels, code)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="pod-watch")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                w = watch.Watch()
+                for event in w.stream(
+                    self.core.list_namespaced_pod, self.namespace, timeout_seconds=2
+                ):
+                    pod = event["object"]
+                    for st in pod.status.container_statuses or []:
+                        term = st.state.terminated if st.state else None
+                        if term is not None:
+                            self.exits[pod.metadata.uid] = (
+                                dict(pod.metadata.labels or {}),
+                                int(term.exit_code),
+                            )
+                    if self._stop.is_set():
+                        w.stop()
+            except Exception:  # a dropped watch: start again
+                self._stop.wait(0.2)
+
+    def exit_codes(self, job_name: str) -> list[int]:
+        """Exit codes of the terminated containers of a Job's pods."""
+        return [c for labels, c in self.exits.values() if labels.get("job-name") == job_name]
