@@ -72,12 +72,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A bare control plane on loopback (no kubelet or controllers), for the scenarios still
-    run by tests/e2e/pod_runner.py; the node has its own (``node.control_plane``)."""
-    cp = ControlPlane(tmp_path_factory.mktemp("kube"))
-    try:
-        cp.start()
-        yield cp
-    finally:
-        cp.stop()
+def control_plane(node: Node) -> ControlPlane:
+    """The node's control plane: one cluster per session."""
+    return node.control_plane

@@ -76,11 +76,6 @@ def test_template_requires_the_database_secret(control_plane: ControlPlane) -> N
 
 
 @pytest.fixture(scope="module")
-def control_plane(node: Node) -> ControlPlane:
-    return node.control_plane
-
-
-@pytest.fixture(scope="module")
 def api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
     a = api_client(control_plane.kubeconfig)
     install_crds(a)

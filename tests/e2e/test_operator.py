@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from kubernetes import client
@@ -529,3 +532,96 @@ def test_missing_configmap_waits_in_pending(env: Env) -> None:
     )
     assert obj["status"]["phase"] == "Pending"
     assert "not-yet" in obj["status"]["message"]
+
+
+def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
+    """``kubectl delete pod`` of an ingest worker while signed requests flow through the
+    ClusterIP (a new connection each): every 2xx is in Postgres, no request fails, and the pod
+    is gone within its grace period."""
+    grace = 10
+    env.core.create_namespaced_secret(
+        NS, {"metadata": {"name": "graceful"}, "stringData": {"k": "key-g"}}
+    )
+    env.create(
+        "webhooksources",
+        whs("graceful", "graceful", replicas=2, terminationGracePeriodSeconds=grace),
+    )
+    env.wait(
+        "graceful Ready 2/2",
+        lambda: (
+            env.get("webhooksources", "graceful").get("status", {}).get("replicasSummary") == "2/2"
+        ),
+        90,
+    )
+    ip = env.core.read_namespaced_service("graceful-ingest", NS).spec.cluster_ip
+    env.wait(
+        "ClusterIP answers",
+        lambda: post_signed(env, "graceful-ingest", "graceful", "key-g", {"warm": 1}) == 202,
+        30,
+    )
+    src = source("graceful", "github", {"k": "key-g"})
+    results: list[tuple[str, int | None, str | None]] = []
+    stop = threading.Event()
+
+    async def load() -> None:
+        connector = aiohttp.TCPConnector(force_close=True)
+        timeout = aiohttp.ClientTimeout(total=15)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http_:
+
+            async def worker(w: int) -> None:
+                i = 0
+                while not stop.is_set():
+                    eid = f"g{w}-{i}"
+                    i += 1
+                    body, headers = signed(src, {"n": eid}, delivery_id=eid)
+                    try:
+                        async with http_.post(
+                            f"http://{ip}/ingest/graceful", data=body, headers=headers
+                        ) as r:
+                            await r.read()
+                            results.append((eid, r.status, None))
+                    except Exception as exc:
+                        results.append((eid, None, repr(exc)))
+                    await asyncio.sleep(0.02)
+
+            await asyncio.gather(*(worker(w) for w in range(4)))
+
+    loader = threading.Thread(
+        target=env.node.call, args=(lambda: asyncio.run(load()),), kwargs={"timeout": 120}
+    )
+    loader.start()
+    try:
+        env.wait("load flowing", lambda: sum(s == 202 for _, s, _ in results) >= 20, 30)
+        victim = sorted(live_pod_names(env, "graceful"))[0]
+        deleted_at = time.monotonic()
+        env.core.delete_namespaced_pod(victim, NS)
+
+        def gone() -> bool:
+            try:
+                env.core.read_namespaced_pod(victim, NS)
+            except client.ApiException as exc:
+                return exc.status == 404
+            return False
+
+        env.wait(f"pod {victim} gone", gone, grace + 10)
+        gone_after = time.monotonic() - deleted_at
+        before = len(results)
+        env.wait("load still flowing", lambda: len(results) >= before + 20, 30)
+    finally:
+        stop.set()
+        loader.join(30)
+    assert gone_after < grace, f"pod took {gone_after:.1f}s, grace is {grace}s"
+    errors = [r for r in results if r[1] is None or r[1] >= 500]
+    assert errors == [], errors[:10]
+    acknowledged = {eid for eid, s, _ in results if s is not None and 200 <= s < 300}
+    missing = acknowledged - stored_ids(env.dsn, "graceful")
+    assert not missing, (
+        f"{len(missing)} acknowledged events not in Postgres: {sorted(missing)[:10]}"
+    )
+
+
+def live_pod_names(env: Env, source_name: str) -> set[str]:
+    pods = env.core.list_namespaced_pod(
+        NS, label_selector=f"logistica.dev/webhooksource={source_name}"
+    ).items
+    return {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None}
