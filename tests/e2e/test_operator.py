@@ -625,3 +625,47 @@ def live_pod_names(env: Env, source_name: str) -> set[str]:
         NS, label_selector=f"logistica.dev/webhooksource={source_name}"
     ).items
     return {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None}
+
+
+def test_deleted_solver_pod_stops_within_its_grace_and_keeps_a_partial_result(env: Env) -> None:
+    """``kubectl delete pod`` of a solver mid-search: SIGTERM from the kubelet, exit 0 within
+    the grace period, the best solution so far written to status as a partial result."""
+    doc = city_problem(120, 4, seed=41, capacity=40, time_limit=60)
+    env.create("routingjobs", rj("evicted", doc))
+    env.wait(
+        "solving with progress",
+        lambda: (
+            env.get("routingjobs", "evicted")
+            .get("status", {})
+            .get("progress", {})
+            .get("solutionsFound", 0)
+            >= 1
+        ),
+        90,
+    )
+    job_name = env.get("routingjobs", "evicted")["status"]["jobName"]
+    pod = env.core.list_namespaced_pod(NS, label_selector=f"job-name={job_name}").items[0]
+    grace = pod.spec.termination_grace_period_seconds
+    deleted_at = time.monotonic()
+    env.core.delete_namespaced_pod(pod.metadata.name, NS)
+    env.wait(
+        "the solver pod exited 0 on SIGTERM", lambda: 0 in env.pods.exit_codes(job_name), grace + 10
+    )
+    assert time.monotonic() - deleted_at < grace
+    obj = env.wait(
+        "partial result in status",
+        lambda: (
+            (o := env.get("routingjobs", "evicted"))
+            and (o["status"].get("result") or {}).get("partial")
+            and o
+        ),
+        30,
+    )
+    assert check(doc, obj["status"]["result"]) == []
+    # the Job controller starts a replacement pod; stop it so it does not hold the queue
+    env.patch("routingjobs", "evicted", {"spec": {"suspend": True}})
+    env.wait(
+        "suspended",
+        lambda: env.get("routingjobs", "evicted")["status"].get("phase") == "Suspended",
+        60,
+    )
