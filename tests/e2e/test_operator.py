@@ -512,28 +512,6 @@ def test_problem_from_configmap_and_ttl_cleanup(env: Env) -> None:
     env.wait("deleted after its TTL", gone, 30)
 
 
-def test_missing_configmap_waits_in_pending(env: Env) -> None:
-    env.create(
-        "routingjobs",
-        {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": "RoutingJob",
-            "metadata": {"name": "no-cm"},
-            "spec": {"problemFrom": {"configMapKeyRef": {"name": "not-yet", "key": "p.json"}}},
-        },
-    )
-    obj = env.wait(
-        "Pending with a reason",
-        lambda: (
-            (o := env.get("routingjobs", "no-cm"))
-            and (condition(o, "Accepted") or {}).get("reason") == "ConfigMapNotFound"
-            and o
-        ),
-    )
-    assert obj["status"]["phase"] == "Pending"
-    assert "not-yet" in obj["status"]["message"]
-
-
 def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
     """``kubectl delete pod`` of an ingest worker while signed requests flow through the
     ClusterIP (a new connection each): every 2xx is in Postgres, no request fails, and the pod
@@ -669,3 +647,27 @@ def test_deleted_solver_pod_stops_within_its_grace_and_keeps_a_partial_result(en
         lambda: env.get("routingjobs", "evicted")["status"].get("phase") == "Suspended",
         60,
     )
+
+
+def test_missing_configmap_waits_in_pending(env: Env) -> None:
+    # last in the module: on the real node the operator admits this RoutingJob and keeps its
+    # solver slot busy with Jobs whose pods cannot mount the missing ConfigMap (see the report)
+    env.create(
+        "routingjobs",
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "RoutingJob",
+            "metadata": {"name": "no-cm"},
+            "spec": {"problemFrom": {"configMapKeyRef": {"name": "not-yet", "key": "p.json"}}},
+        },
+    )
+    obj = env.wait(
+        "Pending with a reason",
+        lambda: (
+            (o := env.get("routingjobs", "no-cm"))
+            and (condition(o, "Accepted") or {}).get("reason") == "ConfigMapNotFound"
+            and o
+        ),
+    )
+    assert obj["status"]["phase"] == "Pending"
+    assert "not-yet" in obj["status"]["message"]
