@@ -1,9 +1,12 @@
-"""Session-wide real servers: PostgreSQL and a Kubernetes control plane. Tiers by folder."""
+"""Session-wide real servers: PostgreSQL and a real single-node Kubernetes cluster (control
+plane + kubelet, containerd, kube-proxy in the node's own namespaces). Tiers by folder."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +14,8 @@ import pytest
 
 from logistica_workers.db.embedded import EmbeddedPostgres
 from tests.platform.kube import ControlPlane
+from tests.platform.netns import NODE_NETWORKS
+from tests.platform.node import Node, images_dir
 from tests.support.db import create_database
 
 
@@ -22,12 +27,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """One real PostgreSQL server for the whole session (fsync off: tests, not benchmarks)."""
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), fsync=False)
-    pg.start()
-    yield pg
-    pg.stop(mode="immediate")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """One real PostgreSQL server for the whole session (fsync off: tests, not benchmarks).
+    It also listens where the test node's pods reach it: the host end of the node's veth.
+    Its directory is not under pytest's basetemp: a concurrent pytest session re-chmods
+    /tmp/pytest-of-root to 0700, and the server (user postgres) then loses its data dir."""
+    root = Path(tempfile.mkdtemp(prefix="logistica-pg-"))
+    pg = EmbeddedPostgres(
+        root,
+        fsync=False,
+        listen_addresses="*",
+        trusted_networks=(NODE_NETWORKS,),
+    )
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.stop(mode="immediate")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +54,24 @@ def database_url(pg_server: EmbeddedPostgres, request: pytest.FixtureRequest) ->
     return asyncio.run(create_database(pg_server.dsn, name))
 
 
+@pytest.fixture(scope="module")
+def pod_database_url(database_url: str, node: Node) -> str:
+    """``database_url`` as pods on the node reach it."""
+    return database_url.replace("@127.0.0.1:", f"@{node.host_ip}:")
+
+
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    cp = ControlPlane(tmp_path_factory.mktemp("kube"))
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """The session's node; stopped (and checked clean) even when tests fail."""
+    n = Node(tmp_path_factory.mktemp("node"), images_dir())
     try:
-        cp.start()
-        yield cp
+        n.start()
+        yield n
     finally:
-        cp.stop()
+        n.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(node: Node) -> ControlPlane:
+    """The node's control plane: one cluster per session."""
+    return node.control_plane

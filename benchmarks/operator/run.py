@@ -1,6 +1,6 @@
 """Operator scale: N WebhookSources applied at once -> seconds until every one has Ready=True
-written, and the operator's peak RSS. A real kube-apiserver + etcd; the pod runner marks the
-workers' Deployments ready instead of starting N ingest processes.
+written, and the operator's peak RSS. A real kube-apiserver + etcd; benchmarks/operator/fake_ready.py
+marks the workers' Deployments ready instead of starting N ingest processes.
 
 Usage: python benchmarks/operator/run.py [--counts 100,500] [--out results.json]
 """
@@ -19,8 +19,9 @@ from typing import Any
 from kubernetes import client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test platform lives in tests/
+from benchmarks.operator.fake_ready import FakeReady
+
 from tests.e2e.operator_harness import OperatorProcess
-from tests.e2e.pod_runner import PodRunner
 from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client, install_crds
 
@@ -87,9 +88,7 @@ def main() -> int:
         for n in [int(c) for c in args.counts.split(",")]:
             ns = f"bench-{n}"
             core.create_namespace({"metadata": {"name": ns}})
-            runner = PodRunner(
-                api, ns, root / ns, cp.url, str(cp.pki.ca_cert), fake_ready=True, interval=0.5
-            )
+            runner = FakeReady(api, ns)
             runner.start()
             op = OperatorProcess(
                 cp,

@@ -1,4 +1,4 @@
-"""Runs the real operator (a subprocess) and the pod runner against the test control plane."""
+"""Runs the real operator as a host process against the test control plane, and waits."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The Helm chart against the real API server: lint, server-side dry runs of rendered
-manifests, install (operator run by the pod runner reconciles a WebhookSource), upgrade runs
-the migration hook, uninstall removes everything but the CRDs."""
+"""The Helm chart on the real node: lint, server-side dry runs of rendered manifests, install
+with the built image (the migration hook Job runs, the operator pod runs as its own
+ServiceAccount under the chart's RBAC and reconciles a WebhookSource with no Forbidden in its
+log), upgrade runs the migration hook again, uninstall removes everything but the CRDs."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from kubernetes import client
 
 from logistica_workers.db.migrate import migrate
 from tests.e2e.operator_harness import OperatorProcess, eventually, get_cr
-from tests.e2e.pod_runner import MANAGED_OR_HELM, PodRunner
+from tests.e2e.workloads import PodWatch, pod_diagnostics
 from tests.platform.binaries import binary
 from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client, install_crds
+from tests.platform.node import Node
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "logistica"
@@ -30,6 +32,9 @@ DB_SECRET = ["--set", "database.existingSecret=logistica-database"]
 RELEASE = [
     *("logistica", str(CHART), "-n", NS, *DB_SECRET),
     *("--set", "operator.resyncSeconds=1", "--timeout", "120s"),
+    # the image built here and imported into the node's containerd
+    *("--set", "image.repository=localhost/logistica", "--set", "image.tag=test"),
+    *("--set", "image.pullPolicy=Never"),
 ]
 
 
@@ -139,32 +144,52 @@ def installed(
     control_plane: ControlPlane,
     api: client.ApiClient,
     database_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[PodRunner]:
+    pod_database_url: str,
+) -> Iterator[PodWatch]:
     asyncio.run(migrate(database_url))
     client.CoreV1Api(api).create_namespaced_secret(
-        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": database_url}}
+        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": pod_database_url}}
     )
-    runner = PodRunner(
-        api,
-        NS,
-        tmp_path_factory.mktemp("helm-pods"),
-        control_plane.url,
-        str(control_plane.pki.ca_cert),
-        selector=MANAGED_OR_HELM,
-    )
-    runner.start()
+    pods = PodWatch(api, NS)
+    pods.start()
     try:
         helm(control_plane, "install", *RELEASE)
-        yield runner
+        yield pods
     finally:
-        runner.stop()
+        pods.stop()
+
+
+def operator_pod(api: client.ApiClient) -> Any:
+    pods = (
+        client.CoreV1Api(api)
+        .list_namespaced_pod(NS, label_selector="app.kubernetes.io/component=operator")
+        .items
+    )
+    live = [p for p in pods if p.metadata.deletion_timestamp is None]
+    return live[0] if len(live) == 1 else None
 
 
 def test_install_runs_migrations_and_the_operator_reconciles(
-    control_plane: ControlPlane, api: client.ApiClient, installed: PodRunner
+    node: Node, api: client.ApiClient, installed: PodWatch
 ) -> None:
-    assert installed.exit_codes.get("logistica-migrate-1") == 0  # the pre-install hook ran
+    def diagnostics() -> str:
+        return pod_diagnostics(api, NS, node)
+
+    # helm waited for the pre-install hook; the Job's pod really ran and exited 0
+    eventually(
+        lambda: installed.exit_codes("logistica-migrate-1") == [0],
+        30,
+        "migration hook pod exited 0",
+        diagnostics,
+    )
+    pod = eventually(
+        lambda: (p := operator_pod(api)) and p.status.phase == "Running" and p,
+        90,
+        "operator pod Running",
+        diagnostics,
+    )
+    assert pod.spec.service_account_name == "logistica-operator"
+    assert pod.spec.containers[0].image == "localhost/logistica:test"
     core = client.CoreV1Api(api)
     core.create_namespaced_secret(NS, {"metadata": {"name": "gh"}, "stringData": {"k": "v"}})
     client.CustomObjectsApi(api).create_namespaced_custom_object(
@@ -185,17 +210,14 @@ def test_install_runs_migrations_and_the_operator_reconciles(
         conds = {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
         return obj if conds.get("Ready") == "True" else None
 
-    obj = eventually(
-        ready,
-        90,
-        "WebhookSource Ready through the chart's operator",
-        lambda: installed.pod_logs()[-6000:] + str(installed.errors[-3:]),
-    )
+    obj = eventually(ready, 90, "WebhookSource Ready through the chart's operator", diagnostics)
     assert obj["status"]["endpoint"].startswith("http://github-ingest.logistica-system.svc")
+    log = core.read_namespaced_pod_log(pod.metadata.name, NS)
+    assert "Forbidden" not in log, log[-4000:]
 
 
 def test_upgrade_runs_the_migration_hook(
-    control_plane: ControlPlane, api: client.ApiClient, installed: PodRunner
+    node: Node, control_plane: ControlPlane, api: client.ApiClient, installed: PodWatch
 ) -> None:
     helm(
         control_plane,
@@ -204,15 +226,31 @@ def test_upgrade_runs_the_migration_hook(
         "--set",
         "operator.solverConcurrency=3",
     )
-    assert installed.exit_codes.get("logistica-migrate-2") == 0
+    eventually(
+        lambda: installed.exit_codes("logistica-migrate-2") == [0],
+        30,
+        "second migration hook pod exited 0",
+        lambda: pod_diagnostics(api, NS, node),
+    )
     dep = client.AppsV1Api(api).read_namespaced_deployment("logistica-operator", NS)
     env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
     assert env["LOGISTICA_SOLVER_CONCURRENCY"] == "3"
     assert dep.spec.strategy.type == "Recreate"
+    eventually(
+        lambda: (
+            (p := operator_pod(api))
+            and p.status.phase == "Running"
+            and {e.name: e.value for e in p.spec.containers[0].env}["LOGISTICA_SOLVER_CONCURRENCY"]
+            == "3"
+        ),
+        90,
+        "the upgraded operator pod Running",
+        lambda: pod_diagnostics(api, NS, node),
+    )
 
 
 def test_uninstall_removes_everything_but_the_crds(
-    control_plane: ControlPlane, api: client.ApiClient, installed: PodRunner
+    control_plane: ControlPlane, api: client.ApiClient, installed: PodWatch
 ) -> None:
     helm(control_plane, "uninstall", "logistica", "-n", NS, "--timeout", "60s")
     apps = client.AppsV1Api(api)

@@ -1,10 +1,14 @@
-"""The operator end to end: kubectl-apply-style objects in, running workers, signed webhooks in
-Postgres, solver Jobs with results in status — on a real kube-apiserver with the pod runner."""
+"""The operator end to end on the real node: kubectl-apply-style objects in, worker pods of the
+built image Ready, signed webhooks through the Service's ClusterIP into Postgres, solver Jobs run
+by the real Job controller with results in status, owned objects removed by the real garbage
+collector. The operator itself runs on the host (its RBAC is test_helm's subject)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +20,9 @@ from kubernetes import client
 from logistica_workers.api import API_GROUP, API_VERSION
 from logistica_workers.db.migrate import migrate
 from tests.e2e.operator_harness import OperatorProcess, custom, eventually, get_cr
-from tests.e2e.pod_runner import PodRunner
-from tests.platform.kube import ControlPlane
+from tests.e2e.workloads import IMAGE, PodWatch, http, pod_diagnostics
 from tests.platform.kubeclient import api_client, install_crds
+from tests.platform.node import Node
 from tests.support.feasibility import check
 from tests.support.ingest import signed, source
 from tests.support.problems import city_problem
@@ -28,17 +32,22 @@ NS = "ops"
 
 class Env:
     def __init__(
-        self, api: client.ApiClient, runner: PodRunner, operator: OperatorProcess, dsn: str
+        self,
+        api: client.ApiClient,
+        node: Node,
+        pods: PodWatch,
+        operator: OperatorProcess,
+        dsn: str,
     ) -> None:
-        self.api, self.runner, self.operator, self.dsn = api, runner, operator, dsn
+        self.api, self.node, self.pods, self.operator, self.dsn = api, node, pods, operator, dsn
         self.core = client.CoreV1Api(api)
         self.apps = client.AppsV1Api(api)
         self.batch = client.BatchV1Api(api)
 
     def diagnostics(self) -> str:
         return (
-            f"operator log:\n{self.operator.tail()}\npod runner errors: "
-            f"{self.runner.errors[-5:]}\n{self.runner.pod_logs()[-4000:]}"
+            f"operator log:\n{self.operator.tail()}\n"
+            f"{pod_diagnostics(self.api, NS, self.node)[-6000:]}"
         )
 
     def create(self, plural: str, body: dict[str, Any]) -> None:
@@ -58,29 +67,37 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(
-    control_plane: ControlPlane, database_url: str, tmp_path_factory: pytest.TempPathFactory
+    node: Node,
+    database_url: str,
+    pod_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Env]:
     asyncio.run(migrate(database_url))
-    api = api_client(control_plane.kubeconfig)
+    api = api_client(node.control_plane.kubeconfig)
     install_crds(api)
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": NS}})
     core.create_namespaced_secret(
-        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": database_url}}
+        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": pod_database_url}}
     )
+    pods = PodWatch(api, NS)
+    pods.start()
     work = tmp_path_factory.mktemp("operator")
-    runner = PodRunner(api, NS, work / "pods", control_plane.url, str(control_plane.pki.ca_cert))
-    runner.start()
     operator = OperatorProcess(
-        control_plane, NS, work / "operator.log", LOGISTICA_SOLVER_CONCURRENCY="1"
+        node.control_plane,
+        NS,
+        work / "operator.log",
+        LOGISTICA_SOLVER_CONCURRENCY="1",
+        LOGISTICA_IMAGE=IMAGE,
+        LOGISTICA_IMAGE_PULL_POLICY="Never",
     )
     operator.start()
-    e = Env(api, runner, operator, database_url)
+    e = Env(api, node, pods, operator, database_url)
     try:
         yield e
     finally:
         operator.stop()
-        runner.stop()
+        pods.stop()
         api.close()
 
 
@@ -105,16 +122,18 @@ def whs(name: str, secret: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
-        return r.status
-
-
-def post_signed(env: Env, deployment: str, name: str, key: str, doc: dict[str, Any]) -> int:
-    url = env.runner.url(deployment)
-    assert url, "no ready pod"
+def post_signed(env: Env, service: str, name: str, key: str, doc: dict[str, Any]) -> int:
+    """A signed POST through the Service's ClusterIP, from inside the node."""
+    ip = env.core.read_namespaced_service(service, NS).spec.cluster_ip
     body, headers = signed(source(name, "github", {"k": key}), doc)
-    return asyncio.run(_post(f"{url}/ingest/{name}", body, headers))
+    return http(env.node, "POST", f"http://{ip}/ingest/{name}", body, headers)[0]
+
+
+def pod_uids(env: Env, source_name: str) -> set[str]:
+    pods = env.core.list_namespaced_pod(
+        NS, label_selector=f"logistica.dev/webhooksource={source_name}"
+    ).items
+    return {p.metadata.uid for p in pods if p.metadata.deletion_timestamp is None}
 
 
 def stored_ids(dsn: str, source_name: str) -> set[str]:
@@ -151,8 +170,12 @@ def test_webhooksource_becomes_ready_and_stores_signed_events(env: Env) -> None:
     assert st["observedGeneration"] == obj["metadata"]["generation"]
     assert (condition(obj, "SecretResolved") or {})["status"] == "True"
     assert st["readyReplicas"] == 1
-    status = post_signed(env, "github-ingest", "github", "key-one", {"order": 1})
-    assert status == 202
+    # kube-proxy programs the ClusterIP within a moment of the endpoint becoming ready
+    env.wait(
+        "signed POST through the ClusterIP stored",
+        lambda: post_signed(env, "github-ingest", "github", "key-one", {"order": 1}) == 202,
+        30,
+    )
     assert len(stored_ids(env.dsn, "github")) == 1
     dep = env.apps.read_namespaced_deployment("github-ingest", NS)
     owner = dep.metadata.owner_references[0]
@@ -169,7 +192,8 @@ def test_webhooksource_becomes_ready_and_stores_signed_events(env: Env) -> None:
 
 
 def test_rotated_secret_is_used_without_restart(env: Env) -> None:
-    pods_before = [p.proc.pid for p in env.runner.deployments["github-ingest"][1]]
+    pods_before = pod_uids(env, "github")
+    assert len(pods_before) == 1
     env.core.patch_namespaced_secret("gh", NS, {"stringData": {"second": "key-two"}})
     env.wait(
         "new key accepted",
@@ -185,7 +209,7 @@ def test_rotated_secret_is_used_without_restart(env: Env) -> None:
         lambda: post_signed(env, "github-ingest", "github", "key-one", {"gone": True}) == 401,
         30,
     )
-    assert [p.proc.pid for p in env.runner.deployments["github-ingest"][1]] == pods_before
+    assert pod_uids(env, "github") == pods_before  # the kubelet swapped the files in place
 
 
 def test_missing_secret_is_a_condition_not_a_crash(env: Env) -> None:
@@ -237,6 +261,17 @@ def test_spec_change_rolls_the_workers_and_drift_is_repaired(env: Env) -> None:
     env.wait(
         "Ready with 2 replicas",
         lambda: env.get("webhooksources", "github")["status"].get("replicasSummary") == "2/2",
+        90,
+    )
+    # a real rollout: every pod now runs the new template
+    env.wait(
+        "old pods gone",
+        lambda: all(
+            p.metadata.labels.get("pod-template-hash") == new_rs_hash(env)
+            for p in env.core.list_namespaced_pod(
+                NS, label_selector="logistica.dev/webhooksource=github"
+            ).items
+        ),
         60,
     )
     # drift: someone scales the Deployment by hand; the operator puts it back
@@ -245,6 +280,42 @@ def test_spec_change_rolls_the_workers_and_drift_is_repaired(env: Env) -> None:
         "drift repaired",
         lambda: env.apps.read_namespaced_deployment("github-ingest", NS).spec.replicas == 2,
     )
+
+
+def new_rs_hash(env: Env) -> str:
+    dep = env.apps.read_namespaced_deployment("github-ingest", NS)
+    rss = env.apps.list_namespaced_replica_set(
+        NS, label_selector="logistica.dev/webhooksource=github"
+    ).items
+    current = [
+        rs
+        for rs in rss
+        if rs.metadata.annotations.get("deployment.kubernetes.io/revision")
+        == dep.metadata.annotations.get("deployment.kubernetes.io/revision")
+    ]
+    return str(current[0].metadata.labels["pod-template-hash"]) if current else ""
+
+
+def test_deletion_removes_the_owned_objects_through_the_garbage_collector(env: Env) -> None:
+    env.wait(
+        "nosecret pods exist",
+        lambda: pod_uids(env, "nosecret"),
+        60,
+    )
+    custom(env.api).delete_namespaced_custom_object(
+        API_GROUP, API_VERSION, NS, "webhooksources", "nosecret"
+    )
+    selector = "logistica.dev/webhooksource=nosecret"
+
+    def all_gone() -> bool:
+        return not (
+            env.apps.list_namespaced_deployment(NS, label_selector=selector).items
+            or env.apps.list_namespaced_replica_set(NS, label_selector=selector).items
+            or env.core.list_namespaced_pod(NS, label_selector=selector).items
+            or env.core.list_namespaced_service(NS, label_selector=selector).items
+        )
+
+    env.wait("Deployment, ReplicaSet, pods and Service removed", all_gone, 90)
 
 
 def rj(name: str, doc: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -335,7 +406,7 @@ def test_suspend_keeps_a_partial_result_and_unsuspend_completes(env: Env) -> Non
     )
     assert check(doc, obj["status"]["result"]) == []
     first_job = obj["status"]["jobName"]
-    env.wait("solver exited cleanly", lambda: env.runner.exit_codes.get(first_job) == 0, 30)
+    env.wait("solver pod exited 0 on SIGTERM", lambda: env.pods.exit_codes(first_job) == [0], 60)
     env.patch(
         "routingjobs", "long", {"spec": {"suspend": False, "options": {"timeLimitSeconds": 3}}}
     )
@@ -441,7 +512,146 @@ def test_problem_from_configmap_and_ttl_cleanup(env: Env) -> None:
     env.wait("deleted after its TTL", gone, 30)
 
 
+def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
+    """``kubectl delete pod`` of an ingest worker while signed requests flow through the
+    ClusterIP (a new connection each): every 2xx is in Postgres, no request fails, and the pod
+    is gone within its grace period."""
+    grace = 10
+    env.core.create_namespaced_secret(
+        NS, {"metadata": {"name": "graceful"}, "stringData": {"k": "key-g"}}
+    )
+    env.create(
+        "webhooksources",
+        whs("graceful", "graceful", replicas=2, terminationGracePeriodSeconds=grace),
+    )
+    env.wait(
+        "graceful Ready 2/2",
+        lambda: (
+            env.get("webhooksources", "graceful").get("status", {}).get("replicasSummary") == "2/2"
+        ),
+        90,
+    )
+    ip = env.core.read_namespaced_service("graceful-ingest", NS).spec.cluster_ip
+    env.wait(
+        "ClusterIP answers",
+        lambda: post_signed(env, "graceful-ingest", "graceful", "key-g", {"warm": 1}) == 202,
+        30,
+    )
+    src = source("graceful", "github", {"k": "key-g"})
+    results: list[tuple[str, int | None, str | None]] = []
+    stop = threading.Event()
+
+    async def load() -> None:
+        connector = aiohttp.TCPConnector(force_close=True)
+        timeout = aiohttp.ClientTimeout(total=15)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http_:
+
+            async def worker(w: int) -> None:
+                i = 0
+                while not stop.is_set():
+                    eid = f"g{w}-{i}"
+                    i += 1
+                    body, headers = signed(src, {"n": eid}, delivery_id=eid)
+                    try:
+                        async with http_.post(
+                            f"http://{ip}/ingest/graceful", data=body, headers=headers
+                        ) as r:
+                            await r.read()
+                            results.append((eid, r.status, None))
+                    except Exception as exc:
+                        results.append((eid, None, repr(exc)))
+                    await asyncio.sleep(0.02)
+
+            await asyncio.gather(*(worker(w) for w in range(4)))
+
+    loader = threading.Thread(
+        target=env.node.call, args=(lambda: asyncio.run(load()),), kwargs={"timeout": 120}
+    )
+    loader.start()
+    try:
+        env.wait("load flowing", lambda: sum(s == 202 for _, s, _ in results) >= 20, 30)
+        victim = sorted(live_pod_names(env, "graceful"))[0]
+        deleted_at = time.monotonic()
+        env.core.delete_namespaced_pod(victim, NS)
+
+        def gone() -> bool:
+            try:
+                env.core.read_namespaced_pod(victim, NS)
+            except client.ApiException as exc:
+                return exc.status == 404
+            return False
+
+        env.wait(f"pod {victim} gone", gone, grace + 10)
+        gone_after = time.monotonic() - deleted_at
+        before = len(results)
+        env.wait("load still flowing", lambda: len(results) >= before + 20, 30)
+    finally:
+        stop.set()
+        loader.join(30)
+    assert gone_after < grace, f"pod took {gone_after:.1f}s, grace is {grace}s"
+    errors = [r for r in results if r[1] is None or r[1] >= 500]
+    assert errors == [], errors[:10]
+    acknowledged = {eid for eid, s, _ in results if s is not None and 200 <= s < 300}
+    missing = acknowledged - stored_ids(env.dsn, "graceful")
+    assert not missing, (
+        f"{len(missing)} acknowledged events not in Postgres: {sorted(missing)[:10]}"
+    )
+
+
+def live_pod_names(env: Env, source_name: str) -> set[str]:
+    pods = env.core.list_namespaced_pod(
+        NS, label_selector=f"logistica.dev/webhooksource={source_name}"
+    ).items
+    return {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None}
+
+
+def test_deleted_solver_pod_stops_within_its_grace_and_keeps_a_partial_result(env: Env) -> None:
+    """``kubectl delete pod`` of a solver mid-search: SIGTERM from the kubelet, exit 0 within
+    the grace period, the best solution so far written to status as a partial result."""
+    doc = city_problem(120, 4, seed=41, capacity=40, time_limit=60)
+    env.create("routingjobs", rj("evicted", doc))
+    env.wait(
+        "solving with progress",
+        lambda: (
+            env.get("routingjobs", "evicted")
+            .get("status", {})
+            .get("progress", {})
+            .get("solutionsFound", 0)
+            >= 1
+        ),
+        90,
+    )
+    job_name = env.get("routingjobs", "evicted")["status"]["jobName"]
+    pod = env.core.list_namespaced_pod(NS, label_selector=f"job-name={job_name}").items[0]
+    grace = pod.spec.termination_grace_period_seconds
+    deleted_at = time.monotonic()
+    env.core.delete_namespaced_pod(pod.metadata.name, NS)
+    env.wait(
+        "the solver pod exited 0 on SIGTERM", lambda: 0 in env.pods.exit_codes(job_name), grace + 10
+    )
+    assert time.monotonic() - deleted_at < grace
+    obj = env.wait(
+        "partial result in status",
+        lambda: (
+            (o := env.get("routingjobs", "evicted"))
+            and (o["status"].get("result") or {}).get("partial")
+            and o
+        ),
+        30,
+    )
+    assert check(doc, obj["status"]["result"]) == []
+    # the Job controller starts a replacement pod; stop it so it does not hold the queue
+    env.patch("routingjobs", "evicted", {"spec": {"suspend": True}})
+    env.wait(
+        "suspended",
+        lambda: env.get("routingjobs", "evicted")["status"].get("phase") == "Suspended",
+        60,
+    )
+
+
 def test_missing_configmap_waits_in_pending(env: Env) -> None:
+    # last in the module: on the real node the operator admits this RoutingJob and keeps its
+    # solver slot busy with Jobs whose pods cannot mount the missing ConfigMap (see the report)
     env.create(
         "routingjobs",
         {

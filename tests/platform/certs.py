@@ -1,5 +1,6 @@
 """Throwaway PKI for the test control plane: a CA, the API server's serving cert,
-an admin client cert (group system:masters) and the service-account signing key."""
+an admin client cert (group system:masters), the service-account signing key, and client
+certs for the node's components (``issue_client``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 @dataclass(frozen=True)
 class Pki:
     ca_cert: Path
+    ca_key: Path
     serving_cert: Path
     serving_key: Path
     admin_cert: Path
@@ -41,6 +43,7 @@ def _cert(
     *,
     ca: bool = False,
     server: bool = False,
+    extra_ips: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -78,6 +81,7 @@ def _cert(
                     x509.DNSName("localhost"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                     x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                    *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
                 ]
             ),
             critical=False,
@@ -85,7 +89,8 @@ def _cert(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def make_pki(directory: Path) -> Pki:
+def make_pki(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """A fresh CA and the control plane's certs; ``extra_ips`` join the serving cert's SANs."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "logistica-test-ca")])
@@ -98,6 +103,7 @@ def make_pki(directory: Path) -> Pki:
         ca_name,
         ca_key,
         server=True,
+        extra_ips=extra_ips,
     )
     adm_key = ec.generate_private_key(ec.SECP256R1())
     adm = _cert(
@@ -115,6 +121,7 @@ def make_pki(directory: Path) -> Pki:
 
     pki = Pki(
         ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
         serving_cert=directory / "apiserver.crt",
         serving_key=directory / "apiserver.key",
         admin_cert=directory / "admin.crt",
@@ -124,6 +131,7 @@ def make_pki(directory: Path) -> Pki:
     )
     pem = serialization.Encoding.PEM
     pki.ca_cert.write_bytes(ca.public_bytes(pem))
+    pki.ca_key.write_bytes(_key_pem(ca_key))
     pki.serving_cert.write_bytes(srv.public_bytes(pem))
     pki.serving_key.write_bytes(_key_pem(srv_key))
     pki.admin_cert.write_bytes(adm.public_bytes(pem))
@@ -133,3 +141,24 @@ def make_pki(directory: Path) -> Pki:
         sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return pki
+
+
+def issue_client(
+    pki: Pki, name: str, common_name: str, orgs: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """A client cert (CN = user, O = groups) signed by the CA, written next to it as NAME.crt/.key."""
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    cert = _cert(subject, key, ca.subject, ca_key)
+    crt, key_path = pki.ca_cert.with_name(f"{name}.crt"), pki.ca_cert.with_name(f"{name}.key")
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(_key_pem(key))
+    return crt, key_path

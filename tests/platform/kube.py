@@ -1,7 +1,9 @@
-"""A real Kubernetes control plane (etcd + kube-apiserver) on loopback, envtest-style.
+"""A real Kubernetes control plane (etcd + kube-apiserver), envtest-style.
 
-RBAC is on; the test client is an admin (system:masters) by client certificate. There is no
-kubelet, scheduler or controller manager: tests/e2e/pod_runner.py stands in where needed.
+RBAC is on; the test client is an admin (system:masters) by client certificate. On its own it
+serves on loopback with no kubelet, scheduler or controller manager; with ``for_node`` it serves
+on the host side of a node's veth with what a kubelet needs (Node authorization,
+NodeRestriction, the ServiceAccount admission plugin, a kubelet client cert): see node.py.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import yaml
 from logistica_workers.db.embedded import free_port
 from tests.platform import processes
 from tests.platform.binaries import binary
-from tests.platform.certs import Pki, make_pki
+from tests.platform.certs import Pki, issue_client, make_pki
 
 
 @dataclass
 class ControlPlane:
     root: Path
+    address: str = "127.0.0.1"
+    for_node: bool = False
     pki: Pki = field(init=False)
     url: str = field(init=False)
     kubeconfig: Path = field(init=False)
@@ -30,7 +34,7 @@ class ControlPlane:
 
     def start(self, timeout: float = 120) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.pki = make_pki(self.root / "pki")
+        self.pki = make_pki(self.root / "pki", extra_ips=(self.address,))
         etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         etcd_log = self.root / "etcd.log"
@@ -63,7 +67,7 @@ class ControlPlane:
             etcd,
             etcd_log,
         )
-        self.url = f"https://127.0.0.1:{api_port}"
+        self.url = f"https://{self.address}:{api_port}"
         api_log = self.root / "kube-apiserver.log"
         api = processes.start(
             [
@@ -71,9 +75,9 @@ class ControlPlane:
                 "--etcd-servers",
                 etcd_url,
                 "--bind-address",
-                "127.0.0.1",
+                self.address,
                 "--advertise-address",
-                "127.0.0.1",
+                self.address,
                 "--secure-port",
                 str(api_port),
                 "--tls-cert-file",
@@ -88,13 +92,10 @@ class ControlPlane:
                 str(self.pki.sa_key),
                 "--service-account-issuer",
                 "https://kubernetes.default.svc",
-                "--authorization-mode",
-                "RBAC",
+                *self._authz_flags(),
                 "--service-cluster-ip-range",
                 "10.0.0.0/24",
                 "--allow-privileged=true",
-                "--disable-admission-plugins",
-                "ServiceAccount",
                 "--cert-dir",
                 str(self.root / "certs"),
                 "-v",
@@ -116,6 +117,23 @@ class ControlPlane:
             interval=0.25,
         )
 
+    def _authz_flags(self) -> list[str]:
+        if not self.for_node:
+            return ["--authorization-mode", "RBAC", "--disable-admission-plugins", "ServiceAccount"]
+        crt, key = issue_client(self.pki, "apiserver-kubelet-client", "kube-apiserver-kubelet")
+        return [
+            "--authorization-mode",
+            "Node,RBAC",
+            "--enable-admission-plugins",
+            "NodeRestriction",
+            "--kubelet-client-certificate",
+            str(crt),
+            "--kubelet-client-key",
+            str(key),
+            "--kubelet-preferred-address-types",
+            "InternalIP",
+        ]
+
     def ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         ctx.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
@@ -123,6 +141,16 @@ class ControlPlane:
 
     def _write_kubeconfig(self) -> None:
         self.kubeconfig = self.root / "kubeconfig"
+        self._write_config(self.kubeconfig, "admin", self.pki.admin_cert, self.pki.admin_key)
+
+    def component_kubeconfig(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for a component that authenticates as ``user`` in ``groups``."""
+        crt, key = issue_client(self.pki, name, user, groups)
+        path = self.root / f"{name}.kubeconfig"
+        self._write_config(path, name, crt, key)
+        return path
+
+    def _write_config(self, path: Path, user: str, crt: Path, key: Path) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -137,22 +165,19 @@ class ControlPlane:
             ],
             "users": [
                 {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate": str(self.pki.admin_cert),
-                        "client-key": str(self.pki.admin_key),
-                    },
+                    "name": user,
+                    "user": {"client-certificate": str(crt), "client-key": str(key)},
                 }
             ],
             "contexts": [
                 {
                     "name": "test",
-                    "context": {"cluster": "test", "user": "admin", "namespace": "default"},
+                    "context": {"cluster": "test", "user": user, "namespace": "default"},
                 }
             ],
             "current-context": "test",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(config))
 
     def stop(self) -> None:
         for proc in reversed(self._procs):

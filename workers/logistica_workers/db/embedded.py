@@ -47,8 +47,19 @@ def free_port() -> int:
 class EmbeddedPostgres:
     """Owns one data directory; ``start()`` creates it on first use and returns a DSN."""
 
-    def __init__(self, root: Path, port: int | None = None, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        fsync: bool = True,
+        listen_addresses: str = "127.0.0.1",
+        trusted_networks: tuple[str, ...] = (),
+    ) -> None:
+        """``listen_addresses`` as in postgresql.conf; clients from ``trusted_networks``
+        (CIDRs) are let in without a password like local ones (e.g. a test node's pods)."""
         self.root = root
+        self.listen_addresses = listen_addresses
+        self.trusted_networks = trusted_networks
         self.data = root / "data"
         self.port = port or free_port()
         self.fsync = fsync
@@ -112,8 +123,11 @@ class EmbeddedPostgres:
                 "--no-instructions",
                 *([] if self.fsync else ["--no-sync"]),
             )
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                for cidr in self.trusted_networks:
+                    hba.write(f"host all all {cidr} trust\n")
         opts = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+            f"-p {self.port} -c listen_addresses='{self.listen_addresses}' -k {self.root}"
             f" -c fsync={'on' if self.fsync else 'off'} -c max_connections=300"
         )
         self._run(
