@@ -46,10 +46,11 @@ class Scheduler:
         self.started[key] = phase
 
     def view(self, index: kopf.Index[str, Any]) -> dict[tuple[str, str], tuple[str, str, bool]]:
-        """(namespace, name) -> (creationTimestamp, phase, suspended), ours overriding."""
+        """(namespace, name) -> (creationTimestamp, phase, held), ours overriding; held: suspended
+        or not accepted yet (e.g. its ConfigMap is missing), so it takes no place in the queue."""
         out: dict[tuple[str, str], tuple[str, str, bool]] = {}
-        for created, namespace, name, phase, suspended in index.get("all", []):
-            out[(namespace, name)] = (created, phase, suspended)
+        for created, namespace, name, phase, held in index.get("all", []):
+            out[(namespace, name)] = (created, phase, held)
         for key, phase in list(self.started.items()):
             if key not in out:
                 continue
@@ -79,9 +80,17 @@ def routingjobs(
             namespace or "",
             name,
             status.get("phase") or "Pending",
-            bool(spec.get("suspend")),
+            bool(spec.get("suspend")) or not _accepted(status),
         )
     }
+
+
+def _accepted(status: kopf.Status | dict[str, Any]) -> bool:
+    """True once `accept` has resolved the problem (its Accepted condition is True)."""
+    return any(
+        c.get("type") == "Accepted" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
 
 
 async def _problem(spec: RoutingJobSpec, namespace: str) -> tuple[Problem | None, str, str]:
@@ -257,13 +266,15 @@ async def drive(
             conditions=_conditions(body, "Running", False, reason, f"Job finished: {reason}"),
         )
         return
+    if not _accepted(status):  # `accept` still waits for the problem (e.g. its ConfigMap)
+        return
     async with SCHEDULER.lock:  # Pending or Queued: admit the oldest first
         view = SCHEDULER.view(kwargs["routingjobs"])  # the index below, injected by kopf
         running = sum(1 for _, ph, _s in view.values() if ph in ACTIVE)
         waiting = sorted(
             (created, ns, nm)
-            for (ns, nm), (created, ph, susp) in view.items()
-            if ph in WAITING and not susp
+            for (ns, nm), (created, ph, held) in view.items()
+            if ph in WAITING and not held
         )
         position = next(
             (i for i, (_, ns, nm) in enumerate(waiting) if (ns, nm) == key), len(waiting)

@@ -649,9 +649,7 @@ def test_deleted_solver_pod_stops_within_its_grace_and_keeps_a_partial_result(en
     )
 
 
-def test_missing_configmap_waits_in_pending(env: Env) -> None:
-    # last in the module: on the real node the operator admits this RoutingJob and keeps its
-    # solver slot busy with Jobs whose pods cannot mount the missing ConfigMap (see the report)
+def test_missing_configmap_waits_in_pending_without_a_solver_slot(env: Env) -> None:
     env.create(
         "routingjobs",
         {
@@ -671,3 +669,15 @@ def test_missing_configmap_waits_in_pending(env: Env) -> None:
     )
     assert obj["status"]["phase"] == "Pending"
     assert "not-yet" in obj["status"]["message"]
+    # concurrency is 1: a RoutingJob created after it still runs, so the unaccepted one
+    # neither took the slot nor created a Job
+    doc = city_problem(6, 2, seed=5, capacity=6, time_limit=1)
+    env.create("routingjobs", rj("after-no-cm", doc))
+    env.wait(
+        "the later RoutingJob Succeeded",
+        lambda: env.get("routingjobs", "after-no-cm")["status"].get("phase") == "Succeeded",
+        90,
+    )
+    assert env.get("routingjobs", "no-cm")["status"]["phase"] == "Pending"
+    jobs = env.batch.list_namespaced_job(NS).items
+    assert not [j.metadata.name for j in jobs if j.metadata.name.startswith("no-cm-")]
