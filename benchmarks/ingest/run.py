@@ -8,7 +8,9 @@ with fsync on, on this same machine; so is wrk: every number shares the machine'
 
 With ``--compare DIR`` (another checkout of this repository, e.g. ``git worktree add --detach
 /tmp/before main``) its worker runs as a fourth server, ``before``, interleaved with the others:
-a change to the worker is then measured side by side with the code it replaces.
+a change to the worker is then measured side by side with the code it replaces. It writes to
+its own database in the same Postgres server, migrated by that checkout's own migrations, so a
+schema change (e.g. 0005's partitioned ``external_events``) is measured together with the code.
 
 Usage: python benchmarks/ingest/run.py [--seconds 10] [--rounds 3] [--compare DIR]
        [--out results.json]
@@ -135,6 +137,31 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def separate_database(dsn: str, name: str, workers: Path) -> str:
+    """A new database in the same server, migrated by the code under ``workers``."""
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    other = dsn.rsplit("/", 1)[0] + "/" + name
+    code = (
+        "import asyncio, sys; from logistica_workers.db.migrate import migrate;"
+        " asyncio.run(migrate(sys.argv[1]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, other],
+        env={**os.environ, "PYTHONPATH": str(workers)},
+        check=True,
+    )
+    return other
+
+
 @dataclass
 class Server:
     name: str
@@ -215,10 +242,11 @@ def main() -> int:
             ),
         ]
         if args.compare:
+            before_dsn = separate_database(dsn, "before", args.compare.resolve() / "workers")
             servers.append(
                 Server(
                     "before",
-                    list(servers[-1].cmd),
+                    [before_dsn if c == dsn else c for c in servers[-1].cmd],
                     0,
                     "/readyz",
                     str(args.compare.resolve() / "workers"),
