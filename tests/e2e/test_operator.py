@@ -640,13 +640,19 @@ def test_deleted_solver_pod_stops_within_its_grace_and_keeps_a_partial_result(en
         30,
     )
     assert check(doc, obj["status"]["result"]) == []
-    # the Job controller starts a replacement pod; stop it so it does not hold the queue
-    env.patch("routingjobs", "evicted", {"spec": {"suspend": True}})
-    env.wait(
-        "suspended",
-        lambda: env.get("routingjobs", "evicted")["status"].get("phase") == "Suspended",
-        60,
+    # Whether the Job controller counts the SIGTERMed pod's exit 0 as the Job's completion or
+    # has already started a replacement depends on timing; either way the RoutingJob must not
+    # hold the queue: deleting it removes its Job (and any replacement pod) with it.
+    custom(env.api).delete_namespaced_custom_object(
+        API_GROUP, API_VERSION, NS, "routingjobs", "evicted"
     )
+
+    def job_gone() -> bool:
+        return not env.batch.list_namespaced_job(
+            NS, field_selector=f"metadata.name={job_name}"
+        ).items
+
+    env.wait("the RoutingJob's Job removed by the garbage collector", job_gone, 60)
 
 
 def test_missing_configmap_waits_in_pending_without_a_solver_slot(env: Env) -> None:

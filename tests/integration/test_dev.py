@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from logistica_workers.db.embedded import free_port
 from tests.platform.processes import start, stop, wait_for
@@ -44,7 +49,19 @@ def _send(curl: str) -> str:
     return out.stdout
 
 
-def test_dev_serves_the_printed_curl_and_keeps_its_data(tmp_path: Path) -> None:
+@pytest.fixture
+def dev_dir() -> Iterator[Path]:
+    """Not under pytest's basetemp: the dev server's Postgres (user postgres) must keep access
+    to its data dir even if another pytest session re-chmods /tmp/pytest-of-root (see conftest)."""
+    root = Path(tempfile.mkdtemp(prefix="logistica-dev-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_dev_serves_the_printed_curl_and_keeps_its_data(dev_dir: Path) -> None:
+    tmp_path = dev_dir
     ingest, route, events = free_port(), free_port(), free_port()
     log = tmp_path / "dev.log"
     proc = _run_dev(tmp_path, log, ingest, route, events)
