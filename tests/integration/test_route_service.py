@@ -118,8 +118,8 @@ async def test_bad_json_and_media_type(server: Server) -> None:
 async def test_busy_beyond_the_concurrency_limit_and_identical_requests_share() -> None:
     s = await start(RouteSettings(max_concurrent=1, default_time_limit=2, max_time_limit=2))
     try:
-        same = city_problem(20, 2, seed=8, time_limit=2)
-        other = city_problem(20, 2, seed=9, time_limit=2)
+        same = city_problem(60, 3, seed=8, capacity=30, time_limit=2)
+        other = city_problem(60, 3, seed=9, capacity=30, time_limit=2)
         first = asyncio.create_task(post(s.url, same))
         await asyncio.sleep(0)  # let it be the one solve running
         async with aiohttp.ClientSession() as http:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from logistica_workers.api import Problem, Solution, describe_errors
 from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.pool import POOL_MAX_STOPS, PooledSolve, WarmPool
 from logistica_workers.routing.portfolio import Portfolio, default_configs, warm_up
 from logistica_workers.runtime.errors import error_response as _error
 from logistica_workers.runtime.errors import json_errors
@@ -60,6 +61,11 @@ class RouteSettings:
     max_stops: int = field(
         default_factory=lambda: env_int("LOGISTICA_ROUTE_MAX_STOPS", 500, low=1, high=100_000)
     )
+    small_max_stops: int = field(
+        default_factory=lambda: env_int(
+            "LOGISTICA_ROUTE_SMALL_MAX_STOPS", POOL_MAX_STOPS, low=0, high=100_000
+        )
+    )
     max_body_bytes: int = 4 * 1024 * 1024
     engines_per_solve: int = 1
     retry_after: int = 2
@@ -72,7 +78,9 @@ class RouteService:
         self.accepting = True
         self.active = 0
         self.inflight: dict[str, asyncio.Future[Solution]] = {}
-        self.portfolios: set[Portfolio] = set()
+        self.portfolios: set[Portfolio | PooledSolve] = set()
+        # warm engine processes for small problems (started by run_route)
+        self.pool = WarmPool(self.settings.max_concurrent)
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
             "logistica_route_requests", "Route requests by code", ["code"], registry=r
@@ -81,7 +89,7 @@ class RouteService:
             "logistica_route_solve_seconds",
             "Wall time per solve",
             registry=r,
-            buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30),
+            buckets=(0.05, 0.1, 0.3, 0.5, 1, 2, 3, 5, 8, 13, 20, 30),
         )
         self.shared = Counter(
             "logistica_route_shared_solves",
@@ -173,15 +181,26 @@ class RouteService:
 
     async def _solve(self, problem: Problem, limit: float) -> Solution:
         self.active += 1
-        inst = from_problem(problem, limit)
-        configs: list[EngineConfig] = default_configs(inst, self.settings.engines_per_solve)
-        portfolio = Portfolio(inst, configs)
-        self.portfolios.add(portfolio)
         t0 = time.monotonic()
         try:
-            return await asyncio.to_thread(portfolio.run)
+            inst = from_problem(problem, limit)
+            if inst.n_stops <= self.settings.small_max_stops:
+                pooled = PooledSolve(self.pool, inst)
+                self.portfolios.add(pooled)
+                try:
+                    answer = await asyncio.to_thread(pooled.run)
+                finally:
+                    self.portfolios.discard(pooled)
+                if answer is not None:
+                    return answer
+            configs: list[EngineConfig] = default_configs(inst, self.settings.engines_per_solve)
+            portfolio = Portfolio(inst, configs)
+            self.portfolios.add(portfolio)
+            try:
+                return await asyncio.to_thread(portfolio.run)
+            finally:
+                self.portfolios.discard(portfolio)
         finally:
-            self.portfolios.discard(portfolio)
             self.active -= 1
             self.solve_seconds.observe(time.monotonic() - t0)
 
@@ -223,11 +242,22 @@ async def run_route(
 ) -> int:
     service = RouteService(settings)
     warm_up()  # engines fork from a server with OR-Tools and PyVRP already imported
+    await asyncio.to_thread(service.pool.start)
 
     async def flush(clock: ShutdownClock) -> None:
         with clock.phase("solves-stopped"):
             service.stop_all()
 
-    return await serve(
-        build_app(service), service, host, port, flush, started, stop, before_drain=service.stop_all
-    )
+    try:
+        return await serve(
+            build_app(service),
+            service,
+            host,
+            port,
+            flush,
+            started,
+            stop,
+            before_drain=service.stop_all,
+        )
+    finally:
+        service.pool.close()

@@ -1,0 +1,274 @@
+"""Warm engine processes for small ``POST /route`` problems: no process start per request.
+
+The route service starts ``size`` engine processes at start-up (from the fork server, so
+OR-Tools and PyVRP are imported once). A small problem is sent whole to an idle one, which
+solves it in-process with OR-Tools on the full objective (arrival term included) and streams
+each improvement back. The caller stops on convergence, at the limit, or when asked (then the
+answer is ``partial: true``); the worker gets SIGTERM, and if it has not finished within
+``STOP_GRACE_SECONDS`` it is killed and replaced. A worker found dead is replaced too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from logistica_workers.api import Solution
+from logistica_workers.routing.engines import ENGINES, TINY_STOPS, EngineConfig, StopFlag, patience
+from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
+from logistica_workers.routing.instance import Instance
+from logistica_workers.routing.portfolio import (
+    DEADLINE_SLACK_SECONDS,
+    STOP_GRACE_SECONDS,
+    Progress,
+    _context,
+)
+from logistica_workers.routing.repair import repair_drops
+
+POOL_MAX_STOPS = 30  # measured (benchmarks/routing/latency.py): same objective as 10 s runs
+TINY_POOL_PATIENCE = 0.03  # seconds; tiny problems: best found within a few ms (measured)
+ACQUIRE_TIMEOUT_SECONDS = 2.0  # waiting for a worker still stopping or being replaced
+SMALL_ENGINE = EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH")
+
+
+def pool_patience(time_limit: float, n_stops: int) -> float:
+    """Seconds without improvement after which a pooled solve counts as converged."""
+    if n_stops <= TINY_STOPS:
+        return min(TINY_POOL_PATIENCE, time_limit)
+    return patience(time_limit, n_stops)
+
+
+def _worker_main(conn: Connection) -> None:
+    """One warm engine process: solve jobs ``(inst, cfg, limit)`` until the pipe closes."""
+    StopFlag.install()
+    while True:
+        try:
+            inst, cfg, limit = conn.recv()
+        except (EOFError, OSError):
+            return
+        StopFlag.stopped = False
+        try:
+            status = ENGINES[cfg.engine](
+                inst, cfg, lambda routes: conn.send(("solution", routes)), limit
+            )
+            conn.send(("done", status))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception as exc:  # reported to the caller, which decides
+            try:
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            except OSError:
+                return
+
+
+class Worker:
+    def __init__(self) -> None:
+        ctx = _context()
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc: BaseProcess = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid or 0
+
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def terminate(self) -> None:
+        """Ask the running job to stop (its engine finishes at its next solution)."""
+        if self.proc.is_alive() and self.proc.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(1)
+        self.conn.close()
+
+
+class WarmPool:
+    """A fixed number of warm engine processes; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Condition()
+        self._idle: list[Worker] = []
+        self._busy = 0
+        self._closed = False
+        self.replaced = 0
+
+    def start(self) -> None:
+        workers = [Worker() for _ in range(self.size)]
+        with self._lock:
+            self._idle.extend(workers)
+            self._lock.notify_all()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [w.pid for w in self._idle]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._lock.notify_all()
+        for w in idle:
+            w.kill()
+
+    def acquire(self, timeout: float = ACQUIRE_TIMEOUT_SECONDS) -> Worker | None:
+        """An idle live worker (a dead one is replaced first), or None after ``timeout``."""
+        end = time.monotonic() + timeout
+        with self._lock:
+            while not self._idle:
+                left = end - time.monotonic()
+                if self._closed or left <= 0:
+                    return None
+                self._lock.wait(left)
+            worker = self._idle.pop()
+            self._busy += 1
+        if not worker.alive():
+            worker.kill()
+            worker = Worker()
+            self.replaced += 1
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._closed:
+                worker.kill()
+                return
+            self._idle.append(worker)
+            self._lock.notify()
+
+    def discard(self, worker: Worker) -> None:
+        """Kill a worker that would not stop and put a fresh one in its place."""
+        worker.kill()
+        fresh = None if self._closed else Worker()
+        with self._lock:
+            self._busy -= 1
+            if fresh is not None:
+                self.replaced += 1
+                if self._closed:
+                    fresh.kill()
+                else:
+                    self._idle.append(fresh)
+                    self._lock.notify()
+
+    def reclaim(self, worker: Worker) -> None:
+        """After SIGTERM: wait for the job's end, then reuse the worker, else replace it."""
+        end = time.monotonic() + STOP_GRACE_SECONDS
+        try:
+            while (left := end - time.monotonic()) > 0:
+                if not worker.conn.poll(left):
+                    break
+                kind, _ = worker.conn.recv()
+                if kind in ("done", "error"):
+                    self.release(worker)
+                    return
+        except (EOFError, OSError):
+            pass
+        self.discard(worker)
+
+
+class PooledSolve:
+    """One small problem solved in a warm worker; the same interface as ``Portfolio``."""
+
+    def __init__(
+        self,
+        pool: WarmPool,
+        inst: Instance,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.inst = inst
+        self.on_progress = on_progress
+        self.stop_event = threading.Event()
+        self.best: tuple[Score, Routes] | None = None
+        self.solutions = 0
+
+    def stop(self) -> None:
+        """Ask for the best solution so far (thread-safe)."""
+        self.stop_event.set()
+
+    def run(self) -> Solution | None:
+        """The plan, or None when no worker became free (the caller uses the portfolio)."""
+        started = time.monotonic()
+        worker = self.pool.acquire()
+        if worker is None:
+            return None
+        inst, cfg = self.inst, SMALL_ENGINE
+        deadline = started + inst.time_limit + DEADLINE_SLACK_SECONDS
+        wait_for_gain = pool_patience(inst.time_limit, inst.n_stops)
+        last_gain = time.monotonic()
+        status, error = "", ""
+        try:
+            worker.conn.send((inst, cfg, inst.time_limit))
+            while True:
+                now = time.monotonic()
+                converged = self.best is not None and now - last_gain > wait_for_gain
+                if self.stop_event.is_set() or converged or now > deadline:
+                    break
+                if not worker.conn.poll(min(0.01, wait_for_gain)):
+                    continue
+                kind, payload = worker.conn.recv()
+                if kind == "solution":
+                    self.solutions += 1
+                    sc = score(inst, payload)
+                    if self.best is None or sc.cost < self.best[0].cost:
+                        self.best, last_gain = (sc, payload), time.monotonic()
+                        if self.on_progress:
+                            self.on_progress(
+                                Progress(
+                                    sc.objective, self.solutions, last_gain - started, cfg.label
+                                )
+                            )
+                elif kind == "done":
+                    status = str(payload)
+                    break
+                else:
+                    error = f"{cfg.label}: {payload}"
+                    break
+        except (EOFError, OSError):
+            error = f"{cfg.label}: engine process died"
+            self.pool.discard(worker)
+        else:
+            if status or error:
+                self.pool.release(worker)
+            else:
+                worker.terminate()
+                threading.Thread(target=self.pool.reclaim, args=(worker,), daemon=True).start()
+        wall = time.monotonic() - started
+        partial = not status and self.stop_event.is_set()
+        if self.best is None:
+            if error:
+                raise RuntimeError(error)
+            routes: Routes = [[] for _ in range(inst.n_vehicles)]
+            return to_solution(
+                inst,
+                routes,
+                engine=cfg.label,
+                status="NO_SOLUTION",
+                wall=wall,
+                solutions=0,
+                partial=True,
+            )
+        routes = repair_drops(inst, self.best[1])
+        return to_solution(
+            inst,
+            routes,
+            engine=cfg.label,
+            status="INTERRUPTED" if partial else (status if status == "OPTIMAL" else "SUCCESS"),
+            wall=wall,
+            solutions=self.solutions,
+            partial=partial,
+        )
