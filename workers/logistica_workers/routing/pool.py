@@ -47,6 +47,10 @@ def pool_patience(time_limit: float, n_stops: int) -> float:
 def _worker_main(conn: Connection) -> None:
     """One warm engine process: solve jobs ``(inst, cfg, limit)`` until the pipe closes."""
     StopFlag.install()
+    # the model modules (OR-Tools' routing wrapper among them) load now, not in a request
+    from logistica_workers.routing import ortools_model, pyvrp_model  # noqa: F401
+
+    conn.send(("ready", None))
     while True:
         try:
             inst, cfg, limit = conn.recv()
@@ -106,8 +110,12 @@ class WarmPool:
         self._closed = False
         self.replaced = 0
 
-    def start(self) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the workers and wait until each has its engine modules loaded."""
         workers = [Worker() for _ in range(self.size)]
+        for w in workers:
+            if not w.conn.poll(timeout) or w.conn.recv()[0] != "ready":
+                raise RuntimeError(f"engine worker {w.pid} did not start")
         with self._lock:
             self._idle.extend(workers)
             self._lock.notify_all()
@@ -232,6 +240,8 @@ class PooledSolve:
                                     sc.objective, self.solutions, last_gain - started, cfg.label
                                 )
                             )
+                elif kind == "ready":  # a fresh worker's first message
+                    continue
                 elif kind == "done":
                     status = str(payload)
                     break
