@@ -31,7 +31,7 @@ from logistica_workers.routing.portfolio import (
 )
 from logistica_workers.routing.repair import repair_drops
 
-POOL_MAX_STOPS = 20  # objective equal to 10 s portfolio runs measured at 5 and 20 stops (benchmarks)
+POOL_MAX_STOPS = 20  # measured at 5 and 20 stops: the 10 s objective (benchmarks)
 TINY_POOL_PATIENCE = 0.03  # seconds; tiny problems: best found within a few ms (measured)
 ACQUIRE_TIMEOUT_SECONDS = 2.0  # waiting for a worker still stopping or being replaced
 SMALL_ENGINE = EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH")
