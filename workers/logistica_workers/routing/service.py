@@ -28,6 +28,7 @@ from prometheus_client import (
 from pydantic import ValidationError
 
 from logistica_workers.api import Problem, Solution, describe_errors
+from logistica_workers.routing import exact
 from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.pool import POOL_MAX_STOPS, PooledSolve, WarmPool
@@ -184,7 +185,9 @@ class RouteService:
         t0 = time.monotonic()
         try:
             inst = from_problem(problem, limit)
-            if inst.n_stops <= self.settings.small_max_stops:
+            # tiny problems are solved exactly by the portfolio, in this thread; small ones in
+            # a warm pool worker; the rest by the engine portfolio
+            if inst.n_stops <= self.settings.small_max_stops and not exact.small_enough(inst):
                 pooled = PooledSolve(self.pool, inst)
                 self.portfolios.add(pooled)
                 try:
