@@ -35,7 +35,10 @@ def _run_dev(tmp: Path, log: Path, ingest: int, route: int, events: int) -> subp
     env = {**os.environ, "LOGISTICA_DEV_PG_PORT": str(free_port())}
     proc = start(cmd, log, env)
     wait_for(
-        lambda: "send a signed event:" in (text := log.read_text()) and "events: curl" in text,
+        lambda: all(
+            line in log.read_text()
+            for line in ("send a signed event:", "events: curl", "routing: curl")
+        ),
         90,
         "logistica dev",
         proc,
