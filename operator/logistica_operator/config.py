@@ -1,43 +1,60 @@
-"""Operator settings, from the environment (the chart sets them)."""
+"""Operator settings, from the environment (the chart sets them), read through the one
+typed reader so a bad value stops ``logistica operator`` with exit 2 naming it."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+from logistica_workers.runtime.settings import (
+    PULL_POLICIES,
+    env_choice,
+    env_int,
+    env_port,
+    env_str,
+)
 
 
 @dataclass(frozen=True)
 class OperatorConfig:
     image: str = field(
-        default_factory=lambda: os.environ.get(
-            "LOGISTICA_IMAGE", "ghcr.io/logistica/logistica:0.1.0"
-        )
+        default_factory=lambda: env_str("LOGISTICA_IMAGE", "ghcr.io/logistica/logistica:0.1.0")
     )
     image_pull_policy: str = field(
-        default_factory=lambda: os.environ.get("LOGISTICA_IMAGE_PULL_POLICY", "IfNotPresent")
+        default_factory=lambda: env_choice(
+            "LOGISTICA_IMAGE_PULL_POLICY", "IfNotPresent", PULL_POLICIES
+        )
     )
     solver_concurrency: int = field(
-        default_factory=lambda: _int("LOGISTICA_SOLVER_CONCURRENCY", 2, minimum=1)
+        default_factory=lambda: env_int("LOGISTICA_SOLVER_CONCURRENCY", 2, low=1, high=10_000)
     )
     database_secret: str = field(
-        default_factory=lambda: os.environ.get("LOGISTICA_DATABASE_SECRET", "logistica-database")
+        default_factory=lambda: env_str("LOGISTICA_DATABASE_SECRET", "logistica-database")
     )
     database_secret_key: str = field(
-        default_factory=lambda: os.environ.get("LOGISTICA_DATABASE_SECRET_KEY", "url")
+        default_factory=lambda: env_str("LOGISTICA_DATABASE_SECRET_KEY", "url")
     )
-    resync_seconds: int = field(default_factory=lambda: _int("LOGISTICA_RESYNC_SECONDS", 10, 1))
+    resync_seconds: int = field(
+        default_factory=lambda: env_int("LOGISTICA_RESYNC_SECONDS", 10, low=1, high=86_400)
+    )
     ingest_port: int = 8080
     solver_service_account: str = "logistica-solver"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the operator process itself runs: namespaces, peering, health port."""
+
+    watch_namespaces: list[str] = field(
+        default_factory=lambda: [
+            n.strip() for n in env_str("LOGISTICA_WATCH_NAMESPACES", "").split(",") if n.strip()
+        ]
+    )
+    peering: str = field(default_factory=lambda: env_str("LOGISTICA_PEERING", "logistica"))
+    peering_priority: int = field(
+        default_factory=lambda: env_int(
+            "LOGISTICA_PEERING_PRIORITY", 100, low=-(2**31), high=2**31 - 1
+        )
+    )
+    health_port: int = field(
+        default_factory=lambda: env_port("LOGISTICA_OPERATOR_HEALTH_PORT", 8090)
+    )

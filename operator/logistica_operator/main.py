@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 from typing import Any
 
 import kopf
 from kubernetes import config
 
 from logistica_operator import kube
+from logistica_operator.config import RunSettings
 
 
 @kopf.on.startup()
@@ -28,7 +28,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # 60 by default: a minute of delay on every TTL deletion. Wait briefly, poll often.
     settings.background.instant_exit_timeout = 2.0
     settings.background.cancellation_polling = 1.0
-    settings.peering.priority = int(os.environ.get("LOGISTICA_PEERING_PRIORITY", "100"))
+    settings.peering.priority = RunSettings().peering_priority
     # the Kubernetes client is synchronous: give its calls enough threads
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="kube")
@@ -55,10 +55,10 @@ def credentials_problem() -> str | None:
 def run(namespaces: list[str] | None, all_namespaces: bool) -> int:
     from logistica_operator import routing_jobs, webhook_sources  # noqa: F401 - registers handlers
 
-    env_ns = [n for n in os.environ.get("LOGISTICA_WATCH_NAMESPACES", "").split(",") if n]
-    namespaces = namespaces or ([] if all_namespaces else env_ns)
-    peering = os.environ.get("LOGISTICA_PEERING", "logistica")
-    port = int(os.environ.get("LOGISTICA_OPERATOR_HEALTH_PORT", "8090"))
+    run_settings = RunSettings()
+    namespaces = namespaces or ([] if all_namespaces else run_settings.watch_namespaces)
+    peering = run_settings.peering
+    port = run_settings.health_port
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,

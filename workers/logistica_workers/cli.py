@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from logistica_workers import __version__, commands
+from logistica_workers.runtime.process import check_process_settings
+from logistica_workers.runtime.settings import SettingError, env_optional, env_port, env_str
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -16,9 +17,32 @@ Handler = Callable[[argparse.Namespace], int]
 def _database_url(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("LOGISTICA_DATABASE_URL"),
+        default=None,
         help="PostgreSQL DSN (default: $LOGISTICA_DATABASE_URL)",
     )
+
+
+def _listen(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", help="listen address (default: $LOGISTICA_HOST or 0.0.0.0)")
+    parser.add_argument(
+        "--port", type=int, help=f"listen port (default: $LOGISTICA_PORT or {port})"
+    )
+    parser.set_defaults(default_port=port)
+
+
+def resolve_environment(args: argparse.Namespace) -> None:
+    """Fill what the flags left unset from the environment, and check the variables every
+    process reads, so a bad value stops the command here (SettingError) and not later."""
+    if "database_url" in args and args.database_url is None:
+        args.database_url = env_optional("LOGISTICA_DATABASE_URL")
+    if "default_port" in args:
+        if args.host is None:
+            args.host = env_str("LOGISTICA_HOST", "0.0.0.0") or "0.0.0.0"
+        if args.port is None:
+            args.port = env_port("LOGISTICA_PORT", args.default_port)
+        elif not 0 <= args.port <= 65535:
+            raise SettingError(f"--port must be between 0 and 65535, got {args.port}")
+    check_process_settings()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the JSON in $LOGISTICA_SOURCES (set by the operator)",
     )
     _database_url(p)
-    p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8080")))
+    _listen(p, 8080)
     p.set_defaults(handler=commands.ingest)
 
     p = sub.add_parser(
@@ -64,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve POST /route: solve small routing problems synchronously",
         description="Serve the synchronous routing API.",
     )
-    p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8081")))
+    _listen(p, 8081)
     p.set_defaults(handler=commands.route)
 
     p = sub.add_parser(
@@ -86,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the event feed; `logistica events rewind` moves a consumer's offset.",
     )
     _database_url(p)
-    p.add_argument("--host", default=os.environ.get("LOGISTICA_HOST", "0.0.0.0"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("LOGISTICA_PORT", "8082")))
+    _listen(p, 8082)
     p.set_defaults(handler=commands.events)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     r = actions.add_parser(
@@ -148,9 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
+        resolve_environment(args)
         return handler(args)
+    except SettingError as exc:
+        return commands.fail(command_name(args), str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def command_name(args: argparse.Namespace) -> str:
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if action else str(args.command)
 
 
 if __name__ == "__main__":

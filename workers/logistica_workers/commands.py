@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 
@@ -18,6 +17,7 @@ from logistica_workers.db.pool import check_dsn
 from logistica_workers.runtime import loop
 from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
+from logistica_workers.runtime.settings import env_optional
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -54,7 +54,7 @@ def migrate(args: argparse.Namespace) -> int:
 def load_sources(args: argparse.Namespace) -> list[IngestSource]:
     if args.manifests:
         return sources_from_manifests(args.manifests)
-    env = os.environ.get("LOGISTICA_SOURCES")
+    env = env_optional("LOGISTICA_SOURCES")
     if env:
         return sources_from_json(env)
     raise ValidationFailure([("", "no sources: pass -f MANIFEST or set LOGISTICA_SOURCES")])
@@ -64,16 +64,16 @@ def ingest(args: argparse.Namespace) -> int:
     from logistica_workers.ingest.app import IngestSettings
     from logistica_workers.ingest.server import run_ingest
 
+    try:
+        settings = IngestSettings.from_env()
+    except ValueError as exc:
+        return fail("ingest", str(exc))
     if problem := database_problem(args):
         return fail("ingest", problem)
     try:
         sources = load_sources(args)
     except ValidationFailure as exc:
         return fail("ingest", f"invalid sources: {exc}")
-    try:
-        settings = IngestSettings.from_env()
-    except ValueError as exc:
-        return fail("ingest", str(exc))
     setup_logging()
     try:
         return loop.run(run_ingest(sources, args.database_url, args.host, args.port, settings))
@@ -85,12 +85,12 @@ def events(args: argparse.Namespace) -> int:
     from logistica_workers.events.server import run_events
     from logistica_workers.events.settings import EventsSettings
 
-    if problem := database_problem(args):
-        return fail("events", problem)
     try:
         settings = EventsSettings.from_env()
     except ValueError as exc:
         return fail("events", str(exc))
+    if problem := database_problem(args):
+        return fail("events", problem)
     setup_logging()
     return loop.run(run_events(args.database_url, args.host, args.port, settings))
 
@@ -121,12 +121,12 @@ def events_maintain(args: argparse.Namespace) -> int:
 
     from logistica_workers.events.retention import RetentionPolicy, maintain
 
-    if problem := database_problem(args):
-        return fail("events maintain", problem)
     try:
         policy = RetentionPolicy.from_env()
     except ValueError as exc:
         return fail("events maintain", str(exc))
+    if problem := database_problem(args):
+        return fail("events maintain", problem)
 
     async def once() -> str:
         conn = await asyncpg.connect(args.database_url, timeout=10)
@@ -195,9 +195,13 @@ def route(args: argparse.Namespace) -> int:
 
 def operator(args: argparse.Namespace) -> int:
     """The only place worker code reaches the operator package."""
-    try:
-        from logistica_operator.main import credentials_problem, run
-    except ValueError as exc:  # a bad setting in the environment
+    from logistica_operator.config import OperatorConfig, RunSettings
+    from logistica_operator.main import credentials_problem, run
+
+    try:  # every operator setting, before its handlers read them at import
+        OperatorConfig()
+        RunSettings()
+    except ValueError as exc:
         return fail("operator", str(exc))
     if problem := credentials_problem():
         return fail("operator", problem, 1)

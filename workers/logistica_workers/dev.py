@@ -25,6 +25,7 @@ from logistica_workers.ingest.signing import sign
 from logistica_workers.routing.service import RouteSettings, run_route
 from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
+from logistica_workers.runtime.settings import env_port
 
 DEFAULT_SOURCES = Path("examples/dev-sources.yaml")
 
@@ -57,20 +58,21 @@ def sample_curl(source: IngestSource, port: int) -> str:
 def run_dev(args: argparse.Namespace) -> int:
     manifests = args.manifests or [DEFAULT_SOURCES]
     try:
+        settings = IngestSettings.from_env(), RouteSettings(), EventsSettings.from_env()
+        pg_port = env_port("LOGISTICA_DEV_PG_PORT", 54329)
+    except ValueError as exc:
+        print(f"logistica dev: {exc}", file=sys.stderr)
+        return 2
+    try:
         sources = sources_from_manifests(manifests)
     except ValidationFailure as exc:
         print(f"logistica dev: invalid sources: {exc}", file=sys.stderr)
-        return 2
-    try:
-        settings = IngestSettings.from_env(), RouteSettings(), EventsSettings.from_env()
-    except ValueError as exc:
-        print(f"logistica dev: {exc}", file=sys.stderr)
         return 2
     setup_logging()
     # no load balancer to wait for on one machine: Ctrl-C stops at once (still gracefully)
     os.environ.setdefault("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
     data_dir = args.data_dir or default_data_dir()
-    pg = EmbeddedPostgres(data_dir, port=int(os.environ.get("LOGISTICA_DEV_PG_PORT", "54329")))
+    pg = EmbeddedPostgres(data_dir, port=pg_port)
     try:
         dsn = pg.start()
     except EmbeddedPostgresError as exc:

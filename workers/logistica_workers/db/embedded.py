@@ -14,6 +14,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from logistica_workers.runtime.settings import env_optional
+
 
 class EmbeddedPostgresError(RuntimeError):
     pass
@@ -21,7 +23,7 @@ class EmbeddedPostgresError(RuntimeError):
 
 def find_bindir() -> Path:
     """Directory holding initdb/pg_ctl/postgres."""
-    explicit = os.environ.get("LOGISTICA_PG_BIN")
+    explicit = env_optional("LOGISTICA_PG_BIN")
     if explicit:
         return Path(explicit)
     candidates = sorted(

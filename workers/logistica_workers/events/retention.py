@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from logistica_workers.runtime.settings import env_int
+from logistica_workers.runtime.settings import env_int, env_str
 
 log = logging.getLogger("logistica.events.retention")
 
@@ -45,7 +44,7 @@ class RetentionPolicy:
         """ValueError names the variable (and the rule) that is wrong."""
         return cls(
             days=env_int("LOGISTICA_EVENTS_RETENTION_DAYS", cls.days, low=1, high=36500),
-            rules=parse_rules(os.environ.get("LOGISTICA_EVENTS_RETENTION_RULES", "")),
+            rules=parse_rules(env_str("LOGISTICA_EVENTS_RETENTION_RULES", "")),
             ahead=env_int("LOGISTICA_EVENTS_PARTITIONS_AHEAD", cls.ahead, low=1, high=90),
         )
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from logistica_workers.events.retention import RetentionPolicy
-from logistica_workers.runtime.settings import env_int, env_number
+from logistica_workers.runtime.settings import env_int, env_number, env_optional, env_str
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class EventsSettings:
 def _token() -> str | None:
     """The bearer token readers must send: ``$LOGISTICA_EVENTS_TOKEN``, or the first line of
     the file ``$LOGISTICA_EVENTS_TOKEN_FILE`` (a mounted Secret). None: no token required."""
-    path = os.environ.get("LOGISTICA_EVENTS_TOKEN_FILE", "").strip()
+    path = env_optional("LOGISTICA_EVENTS_TOKEN_FILE")
     if path:
         try:
             text = Path(path).read_text().strip()
@@ -54,7 +53,7 @@ def _token() -> str | None:
         if not text:
             raise ValueError(f"LOGISTICA_EVENTS_TOKEN_FILE {path} is empty")
         return text
-    token = os.environ.get("LOGISTICA_EVENTS_TOKEN", "").strip()
-    if os.environ.get("LOGISTICA_EVENTS_TOKEN") is not None and not token:
+    token = env_str("LOGISTICA_EVENTS_TOKEN", "")
+    if env_str("LOGISTICA_EVENTS_TOKEN", "-") == "":
         raise ValueError("LOGISTICA_EVENTS_TOKEN is set but empty")
     return token or None

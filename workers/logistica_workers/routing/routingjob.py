@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from logistica_workers.api import (
 )
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.portfolio import Portfolio, Progress, has_room
+from logistica_workers.runtime.settings import env_optional
 
 log = logging.getLogger("logistica.solve")
 PLURAL = "routingjobs"
@@ -52,7 +52,7 @@ def load_problem(spec: RoutingJobSpec) -> Problem:
     inline = spec.inline_problem()
     if inline is not None:
         return inline
-    path = os.environ.get("LOGISTICA_PROBLEM_FILE")
+    path = env_optional("LOGISTICA_PROBLEM_FILE")
     if not path:
         raise RoutingJobError("spec.problemFrom is set but LOGISTICA_PROBLEM_FILE is not")
     try:
@@ -152,7 +152,7 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
             },
         }
     )
-    dsn = os.environ.get("LOGISTICA_DATABASE_URL")
+    dsn = env_optional("LOGISTICA_DATABASE_URL")
     if dsn:
         asyncio.run(store_result(dsn, rj, solution))
     if not solution.routes and has_room(inst):

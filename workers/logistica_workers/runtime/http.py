@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -17,6 +16,7 @@ from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunne
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
     budget_seconds,
+    drain_delay_seconds,
     grace_seconds,
     install_stop_signals,
 )
@@ -50,9 +50,7 @@ def close_when_draining(
 
 def propagation_delay(budget: float) -> float:
     """How long to keep serving after turning unready (endpoint removal takes a moment)."""
-    raw = os.environ.get("LOGISTICA_DRAIN_DELAY_SECONDS")
-    delay = float(raw) if raw else 5.0
-    return max(0.0, min(delay, budget / 3))
+    return max(0.0, min(drain_delay_seconds(), budget / 3))
 
 
 async def serve(

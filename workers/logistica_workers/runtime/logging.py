@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from typing import Any
+
+from logistica_workers.runtime.settings import LOG_FORMATS, LOG_LEVELS, env_choice
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # kopf attaches its whole OperatorSettings and a flag to every record: noise in each line
@@ -31,13 +32,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def log_level() -> str:
+    return env_choice("LOGISTICA_LOG_LEVEL", "INFO", LOG_LEVELS, fold=True)
+
+
+def log_format() -> str:
+    return env_choice("LOGISTICA_LOG_FORMAT", "json", LOG_FORMATS, fold=True)
+
+
 def setup_logging(level: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("LOGISTICA_LOG_FORMAT", "json") == "json":
+    if log_format() == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel((level or os.environ.get("LOGISTICA_LOG_LEVEL", "INFO")).upper())
+    root.setLevel((level or log_level()).upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -8,29 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from logistica_workers.runtime.settings import env_number
+
 log = logging.getLogger("logistica.shutdown")
 
 DEFAULT_GRACE_SECONDS = 30.0
+DEFAULT_DRAIN_DELAY_SECONDS = 5.0
+MAX_GRACE_SECONDS = 86_400.0
 
 
 def grace_seconds() -> float:
-    raw = os.environ.get("LOGISTICA_GRACE_SECONDS", str(DEFAULT_GRACE_SECONDS))
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(
-            f"LOGISTICA_GRACE_SECONDS must be a number of seconds, got {raw!r}"
-        ) from exc
-    if value <= 0:
-        raise ValueError(f"LOGISTICA_GRACE_SECONDS must be positive, got {raw!r}")
-    return value
+    """``LOGISTICA_GRACE_SECONDS``: the pod's termination grace period."""
+    return env_number(
+        "LOGISTICA_GRACE_SECONDS", DEFAULT_GRACE_SECONDS, low=0.1, high=MAX_GRACE_SECONDS
+    )
+
+
+def drain_delay_seconds() -> float:
+    """``LOGISTICA_DRAIN_DELAY_SECONDS``: how long to keep serving once unready (uncapped)."""
+    return env_number(
+        "LOGISTICA_DRAIN_DELAY_SECONDS", DEFAULT_DRAIN_DELAY_SECONDS, low=0, high=MAX_GRACE_SECONDS
+    )
 
 
 def budget_seconds(grace: float) -> float:
