@@ -10,6 +10,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from logistica_operator import metrics
 from logistica_operator.names import MANAGED_BY
 from logistica_workers.api import API_GROUP, API_VERSION
 
@@ -45,7 +46,13 @@ def _apply_sync(obj: dict[str, Any]) -> dict[str, Any]:
 
 async def apply(obj: dict[str, Any]) -> dict[str, Any]:
     """Create or converge ``obj`` (server-side apply: idempotent, repairs drift)."""
-    return await asyncio.to_thread(_apply_sync, obj)
+    try:
+        out = await asyncio.to_thread(_apply_sync, obj)
+    except BaseException:
+        metrics.applied(obj.get("kind", "?"), ok=False)
+        raise
+    metrics.applied(obj.get("kind", "?"), ok=True)
+    return out
 
 
 def _get_sync(api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:

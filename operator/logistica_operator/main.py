@@ -59,11 +59,23 @@ def run(namespaces: list[str] | None, all_namespaces: bool) -> int:
     namespaces = namespaces or ([] if all_namespaces else run_settings.watch_namespaces)
     peering = run_settings.peering
     port = run_settings.health_port
-    kopf.run(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        standalone=not peering,
-        peering_name=peering or None,
-        liveness_endpoint=f"http://0.0.0.0:{port}/healthz",
-    )
+    asyncio.run(_operate(namespaces, peering, port))
     return 0
+
+
+async def _operate(namespaces: list[str], peering: str, port: int) -> None:
+    """kopf's operator plus our health port (/healthz and /metrics) in one event loop."""
+    from logistica_operator import health
+
+    ready = asyncio.Event()
+    runner = await health.serve(health.health_app(ready), "0.0.0.0", port)
+    try:
+        await kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=not peering,
+            peering_name=peering or None,
+            ready_flag=ready,
+        )
+    finally:
+        await runner.cleanup()

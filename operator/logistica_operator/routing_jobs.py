@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from logistica_operator import kube
+from logistica_operator import kube, metrics
 from logistica_operator.builders import solver_job, solver_rbac
 from logistica_operator.conditions import now, set_condition
 from logistica_operator.config import OperatorConfig
@@ -126,6 +126,7 @@ def _conditions(body: kopf.Body, type_: str, ok: bool, reason: str, message: str
 
 
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
+@metrics.reconciled("RoutingJob", "accept")
 async def accept(
     body: kopf.Body, spec: kopf.Spec, namespace: str | None, patch: kopf.Patch, **_: Any
 ) -> None:
@@ -205,6 +206,7 @@ def _job_outcome(job: dict[str, Any] | None) -> tuple[str, str] | None:
 
 
 @kopf.timer(API_GROUP, API_VERSION, PLURAL, interval=1.0, initial_delay=0.5)
+@metrics.reconciled("RoutingJob", "drive")
 async def drive(
     body: kopf.Body,
     spec: kopf.Spec,
@@ -215,6 +217,8 @@ async def drive(
     **kwargs: Any,
 ) -> None:
     assert namespace is not None  # the CRD is namespaced
+    index = kwargs["routingjobs"]  # the index below, injected by kopf; live, read at scrape
+    metrics.ROUTING_JOBS.watch(lambda: SCHEDULER.view(index))
     phase = status.get("phase")
     if phase is None:  # not accepted yet
         return
@@ -269,7 +273,7 @@ async def drive(
     if not _accepted(status):  # `accept` still waits for the problem (e.g. its ConfigMap)
         return
     async with SCHEDULER.lock:  # Pending or Queued: admit the oldest first
-        view = SCHEDULER.view(kwargs["routingjobs"])  # the index below, injected by kopf
+        view = SCHEDULER.view(index)
         running = sum(1 for _, ph, _s in view.values() if ph in ACTIVE)
         waiting = sorted(
             (created, ns, nm)

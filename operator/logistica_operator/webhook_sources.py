@@ -13,6 +13,7 @@ from logistica_operator import kube
 from logistica_operator.builders import endpoint, ingest_objects, ingest_service_name
 from logistica_operator.conditions import set_condition
 from logistica_operator.config import OperatorConfig
+from logistica_operator.metrics import reconciled
 from logistica_operator.names import MANAGED_BY, SOURCE_LABEL, spec_hash
 from logistica_workers.api import API_GROUP, API_VERSION, WebhookSourceSpec, describe_errors
 
@@ -127,6 +128,7 @@ async def refresh(name: str, namespace: str, *, apply: bool) -> None:
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
+@reconciled("WebhookSource", "converge")
 async def converge(name: str, namespace: str | None, **_: Any) -> None:
     assert namespace is not None  # the CRD is namespaced
     await refresh(name, namespace, apply=True)
@@ -140,6 +142,7 @@ async def converge(name: str, namespace: str | None, **_: Any) -> None:
     initial_delay=CONFIG.resync_seconds,
     idle=CONFIG.resync_seconds,
 )
+@reconciled("WebhookSource", "resync")
 async def resync(name: str, namespace: str | None, **_: Any) -> None:
     """Repairs drift in owned objects and notices Secrets created, emptied or deleted later."""
     assert namespace is not None
@@ -152,6 +155,7 @@ async def resync(name: str, namespace: str | None, **_: Any) -> None:
     "deployments",
     labels={"app.kubernetes.io/managed-by": MANAGED_BY, SOURCE_LABEL: kopf.PRESENT},
 )
+@reconciled("Deployment", "deployment_changed")
 async def deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Ready replicas changed: refresh the owner's status at once, without re-applying."""
     owner = body.get("metadata", {}).get("labels", {}).get(SOURCE_LABEL)
