@@ -9,6 +9,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import aiohttp
 import asyncpg
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from logistica_workers.api import API_GROUP, API_VERSION
 from logistica_workers.db.migrate import migrate
@@ -356,6 +358,29 @@ def test_routingjob_runs_to_succeeded_with_a_feasible_result(env: Env) -> None:
         (["routingjobs"], ["get"]),
         (["routingjobs/status"], ["patch"]),
     ]
+    # the operator's /metrics shows what it did (the phase gauge is read from its live index)
+    port = env.operator.env["LOGISTICA_OPERATOR_HEALTH_PORT"]
+    wanted = {
+        ("logistica_operator_routingjobs", (("phase", "Succeeded"),)),
+        (
+            "logistica_operator_reconciles_total",
+            (("handler", "accept"), ("kind", "RoutingJob"), ("outcome", "success")),
+        ),
+        ("logistica_operator_applies_total", (("kind", "Job"), ("outcome", "ok"))),
+    }
+
+    def scraped() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        seen = {
+            (s.name, tuple(sorted(s.labels.items())))
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.value >= 1
+        }
+        return wanted <= seen
+
+    eventually(scraped, 30, "/metrics to show the Succeeded RoutingJob", env.operator.tail)
 
 
 def test_queue_runs_in_order_under_concurrency_one(env: Env) -> None:

@@ -28,6 +28,7 @@ from prometheus_client import (
 from pydantic import ValidationError
 
 from logistica_workers.api import Problem, Solution, describe_errors
+from logistica_workers.api.openapi import route_document
 from logistica_workers.routing import exact
 from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
@@ -233,6 +234,12 @@ def build_app(service: RouteService) -> web.Application:
     app.router.add_get("/healthz", service.healthz)
     app.router.add_get("/readyz", service.readyz)
     app.router.add_get("/metrics", service.metrics)
+    document = route_document()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/openapi.json", openapi)
     return app
 
 

@@ -1,0 +1,192 @@
+"""OpenAPI 3.1 documents of the HTTP services, built from the pydantic models.
+
+The schemas come from ``model_json_schema``; paths, status codes and error bodies are written
+here by hand and must match the handlers (``tests/unit/test_openapi.py`` checks the answers).
+Regenerate the checked-in copies with ``python -m logistica_workers.api.openapi docs/openapi``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from logistica_workers.api.routing import Problem, Solution
+
+REF = "#/components/schemas/{model}"
+
+ERROR: dict[str, Any] = {
+    "type": "object",
+    "description": "Every error answer: a machine-readable code and a message naming what is wrong.",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "a stable code, e.g. invalid_problem"},
+        "message": {"type": "string"},
+        "field": {"type": "string", "description": "the offending field, when there is one"},
+        "errors": {
+            "type": "array",
+            "description": "every validation failure (422)",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str, **headers: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        out["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return out
+
+
+def _error(description: str, **headers: str) -> dict[str, Any]:
+    return _json({"$ref": REF.format(model="Error")}, description, **headers)
+
+
+def _probes() -> dict[str, Any]:
+    status = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}},
+    }
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "operationId": "healthz",
+                "responses": {"200": _json(status, "the process is alive")},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")},
+            }
+        },
+    }
+
+
+def route_document() -> dict[str, Any]:
+    """``logistica route``: ``POST /route``."""
+    _, defs = models_json_schema(
+        [(Problem, "validation"), (Solution, "serialization")], ref_template=REF
+    )
+    schemas = {**defs["$defs"], "Error": ERROR}
+    retry = {"Retry-After": "seconds to wait before retrying"}
+    ready = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string"},
+            "activeSolves": {"type": "integer"},
+            "solutionsFound": {"type": "integer"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "logistica routing service",
+            "version": "1",
+            "description": "Solves small vehicle routing problems synchronously; larger ones "
+            "belong in a RoutingJob.",
+        },
+        "paths": {
+            "/route": {
+                "post": {
+                    "summary": "Solve a routing problem within its time limit",
+                    "operationId": "route",
+                    "description": "Identical concurrent requests share one solve. The time "
+                    "limit is options.timeLimitSeconds, else the service default, capped by "
+                    "the service maximum.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(model="Problem")}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {"$ref": REF.format(model="Solution")},
+                            "the best solution found",
+                            **{"X-Time-Limit-Seconds": "the time limit the solve ran with"},
+                        ),
+                        "400": _error("bad_json: the body is not JSON"),
+                        "413": _error(
+                            "too_large: the body exceeds 4 MiB; problem_too_large: more stops "
+                            "than LOGISTICA_ROUTE_MAX_STOPS (field: stops)"
+                        ),
+                        "415": _error("unsupported_media_type: Content-Type is not JSON"),
+                        "422": _error("invalid_problem: the problem does not validate"),
+                        "500": _error("solver_failed: the solver could not run"),
+                        "503": _error(
+                            "busy: LOGISTICA_ROUTE_MAX_CONCURRENT solves are running; "
+                            "draining: the service is shutting down",
+                            **retry,
+                        ),
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": _json(ready, "accepting requests"),
+                        "503": _error("not_ready: draining"),
+                    },
+                }
+            },
+            **_probes(),
+        },
+        "components": {"schemas": schemas},
+    }
+
+
+DOCUMENTS = {"route": route_document}
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m logistica_workers.api.openapi",
+        description="write (or --check) the OpenAPI documents as <dir>/<service>.json",
+    )
+    parser.add_argument("dir", type=Path, help="where the documents go, e.g. docs/openapi")
+    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, build in DOCUMENTS.items():
+        path = args.dir / f"{name}.json"
+        text = render(build())
+        if args.check:
+            if not path.is_file() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            args.dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"out of date (regenerate with {parser.prog} {args.dir}): {', '.join(stale)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
