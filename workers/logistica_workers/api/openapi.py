@@ -11,13 +11,31 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from logistica_workers.api.routing import Problem, Solution
 
 REF = "#/components/schemas/{model}"
+
+
+class IngestAnswer(BaseModel):
+    """The ingest worker's 2xx body."""
+
+    status: Literal["stored", "duplicate", "replay"] = Field(
+        description="stored (202): committed now; duplicate or replay (200): already stored"
+    )
+    id: int | None = Field(description="the stored row's id")
+    event_id: str = Field(alias="eventId", description="the event's idempotency key")
+
+
+class SlackChallenge(BaseModel):
+    """Slack's url_verification answer."""
+
+    challenge: str
+
 
 ERROR: dict[str, Any] = {
     "type": "object",
@@ -157,7 +175,104 @@ def route_document() -> dict[str, Any]:
     }
 
 
-DOCUMENTS = {"route": route_document}
+def ingest_document() -> dict[str, Any]:
+    """``logistica ingest``: ``POST /ingest/{source}``."""
+    _, defs = models_json_schema(
+        [(IngestAnswer, "serialization"), (SlackChallenge, "serialization")], ref_template=REF
+    )
+    schemas = {**defs["$defs"], "Error": ERROR}
+    retry = {"Retry-After": "seconds to wait before retrying"}
+    answer = {"$ref": REF.format(model="IngestAnswer")}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "logistica ingest worker",
+            "version": "1",
+            "description": "Verifies a provider-signed webhook and stores it exactly once in "
+            "Postgres before answering. The signature headers depend on the WebhookSource's "
+            "provider (github, stripe, shopify, slack, twilio, standard, hmac).",
+        },
+        "paths": {
+            "/ingest/{source}": {
+                "post": {
+                    "summary": "Store one signed webhook event",
+                    "operationId": "ingest",
+                    "parameters": [
+                        {
+                            "name": "source",
+                            "in": "path",
+                            "required": True,
+                            "description": "the WebhookSource's name",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "description": "the provider's payload, as signed (optionally gzip "
+                        "when spec.gzip allows it; twilio and slack may send forms)",
+                        "content": {
+                            "application/json": {"schema": {"type": ["object", "array"]}},
+                            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "duplicate or replay: this event is already stored "
+                            "(the id of the first copy); or Slack's url_verification challenge",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "oneOf": [
+                                            answer,
+                                            {"$ref": REF.format(model="SlackChallenge")},
+                                        ]
+                                    }
+                                }
+                            },
+                        },
+                        "202": _json(answer, "stored: committed to Postgres"),
+                        "400": _error(
+                            "bad_json, bad_form, bad_gzip, bad_event_id, missing_event_id, "
+                            "bad_challenge: the body or its idempotency key is unusable"
+                        ),
+                        "401": _error("bad_signature: the signature does not verify"),
+                        "404": _error("unknown_source: no WebhookSource of that name"),
+                        "413": _error("too_large: the body exceeds spec.maxBodyBytes"),
+                        "415": _error(
+                            "unsupported_media_type, unsupported_content_encoding: not a type "
+                            "or encoding this source accepts"
+                        ),
+                        "503": _error(
+                            "draining, keys_unavailable, database_unavailable, overloaded: "
+                            "retry later",
+                            **retry,
+                        ),
+                        "504": _error(
+                            "timeout: not committed in time; retry (duplicates are detected)"
+                        ),
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"status": {"type": "string"}}},
+                            "the database is reachable and migrated",
+                        ),
+                        "503": _error("not_ready: draining, database unreachable or behind"),
+                    },
+                }
+            },
+            **_probes(),
+        },
+        "components": {"schemas": schemas},
+    }
+
+
+DOCUMENTS = {"ingest": ingest_document, "route": route_document}
 
 
 def render(document: dict[str, Any]) -> str:

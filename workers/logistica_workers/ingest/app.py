@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from logistica_workers.api.ingest_config import IngestSource
+from logistica_workers.api.openapi import ingest_document
 from logistica_workers.api.webhook_source import Provider, WebhookSourceSpec
 from logistica_workers.db.pool import Database
 from logistica_workers.ingest import payload
@@ -352,4 +353,10 @@ def build_app(worker: IngestWorker) -> web.Application:
     app.router.add_get("/healthz", worker.healthz)
     app.router.add_get("/readyz", worker.readyz)
     app.router.add_get("/metrics", worker.metrics_view)
+    document = ingest_document()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/openapi.json", openapi)
     return app
