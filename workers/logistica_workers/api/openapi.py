@@ -58,6 +58,36 @@ ERROR: dict[str, Any] = {
 }
 
 
+class FeedEvent(BaseModel):
+    """One stored webhook event as the feed serves it."""
+
+    cursor: str = Field(description="<tx>-<id>: pass as ?after= or ack it")
+    source: str
+    namespace: str
+    event_id: str = Field(alias="eventId")
+    received_at: str = Field(alias="receivedAt", json_schema_extra={"format": "date-time"})
+    headers: dict[str, Any] = Field(description="the allow-listed request headers")
+    payload: Any = Field(description="the webhook's body as stored")
+
+
+class AckRequest(BaseModel):
+    cursor: str = Field(description="a cursor the feed served (or 0-0)")
+
+
+class ConsumerOffset(BaseModel):
+    name: str
+    cursor: str
+    created_at: str = Field(alias="createdAt", json_schema_extra={"format": "date-time"})
+    updated_at: str = Field(alias="updatedAt", json_schema_extra={"format": "date-time"})
+
+
+class ConsumerLag(ConsumerOffset):
+    events: int = Field(description="events after the consumer's cursor, readable now")
+    pending: int = Field(description="events after it still held behind an open transaction")
+    oldest_received_at: str | None = Field(alias="oldestReceivedAt")
+    lag_seconds: float = Field(alias="lagSeconds")
+
+
 def _json(schema: dict[str, Any], description: str, **headers: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": description,
@@ -272,7 +302,153 @@ def ingest_document() -> dict[str, Any]:
     }
 
 
-DOCUMENTS = {"ingest": ingest_document, "route": route_document}
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+def events_document() -> dict[str, Any]:
+    """``logistica events``: ``GET /events`` and the consumer offsets."""
+    _, defs = models_json_schema(
+        [
+            (FeedEvent, "serialization"),
+            (AckRequest, "validation"),
+            (ConsumerOffset, "serialization"),
+            (ConsumerLag, "serialization"),
+        ],
+        ref_template=REF,
+    )
+    schemas = {**defs["$defs"], "Error": ERROR}
+    retry = {"Retry-After": "seconds to wait before retrying"}
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "the consumer: 1 to 128 letters, digits, '.', '_' or '-'",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+    }
+    filters = [
+        _query("source", "only this WebhookSource", {"type": "string", "maxLength": 253}),
+        _query("namespace", "only this namespace", {"type": "string", "maxLength": 253}),
+    ]
+    common = {
+        "400": _error("bad_parameter: a parameter or the body is invalid (field names it)"),
+        "401": _error("unauthorized: a token is configured and the request lacks it"),
+        "503": _error("database_unavailable, busy: retry later", **retry),
+    }
+    offset = _json({"$ref": REF.format(model="ConsumerOffset")}, "the consumer's offset")
+    unknown = _error("unknown_consumer: no such consumer (ack creates it)")
+    event = {"$ref": REF.format(model="FeedEvent")}
+    secured: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "logistica events service",
+            "version": "1",
+            "description": "Reads stored webhook events in commit order (long poll) and keeps "
+            "named consumer offsets. A bearer token is required when the service has one.",
+        },
+        "paths": {
+            "/events": {
+                "get": {
+                    "summary": "Events after a cursor, in commit order",
+                    "operationId": "feed",
+                    "security": secured,
+                    "parameters": [
+                        _query(
+                            "after", "a cursor (<tx>-<id>); default: the start", {"type": "string"}
+                        ),
+                        _query(
+                            "consumer",
+                            "start after this consumer's offset (not with after)",
+                            {"type": "string"},
+                        ),
+                        _query("limit", "most events to return", {"type": "integer", "minimum": 1}),
+                        _query(
+                            "wait",
+                            "seconds to wait for an event when none is there",
+                            {"type": "number", "minimum": 0},
+                        ),
+                        *filters,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the events (maybe none); Accept: application/x-ndjson "
+                            "gives one per line",
+                            "headers": {
+                                "Logistica-Cursor": {
+                                    "description": "the last cursor served: pass it as after=",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                            "content": {
+                                "application/json": {"schema": {"type": "array", "items": event}},
+                                "application/x-ndjson": {"schema": event},
+                            },
+                        },
+                        **common,
+                    },
+                }
+            },
+            "/events/consumers/{name}/ack": {
+                "post": {
+                    "summary": "Move a consumer's offset to a cursor (creates the consumer)",
+                    "operationId": "ack",
+                    "security": secured,
+                    "parameters": [name],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(model="AckRequest")}}
+                        },
+                    },
+                    "responses": {"200": offset, **common},
+                }
+            },
+            "/events/consumers/{name}": {
+                "get": {
+                    "summary": "A consumer's offset",
+                    "operationId": "consumer",
+                    "security": secured,
+                    "parameters": [name],
+                    "responses": {"200": offset, "404": unknown, **common},
+                }
+            },
+            "/events/consumers/{name}/lag": {
+                "get": {
+                    "summary": "How far a consumer is behind",
+                    "operationId": "lag",
+                    "security": secured,
+                    "parameters": [name, *filters],
+                    "responses": {
+                        "200": _json({"$ref": REF.format(model="ConsumerLag")}, "the lag"),
+                        "404": unknown,
+                        **common,
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"status": {"type": "string"}}},
+                            "ready to serve",
+                        ),
+                        "503": _error("not_ready: draining, database or listener trouble"),
+                    },
+                }
+            },
+            **_probes(),
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+DOCUMENTS = {"events": events_document, "ingest": ingest_document, "route": route_document}
 
 
 def render(document: dict[str, Any]) -> str:

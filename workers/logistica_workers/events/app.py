@@ -22,6 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from logistica_workers.api.openapi import events_document
 from logistica_workers.db.pool import Database
 from logistica_workers.events import retention, store
 from logistica_workers.events.cursor import START, Cursor, CursorError
@@ -374,7 +375,9 @@ class EventsService:
         """Token check, 400 for bad parameters, 503 for database trouble, and counting."""
         endpoint = request.match_info.route.name or "other"
         try:
-            if endpoint not in {"healthz", "readyz", "metrics"} and not self._authorized(request):
+            if endpoint not in {"healthz", "readyz", "metrics", "openapi"} and not self._authorized(
+                request
+            ):
                 response: web.StreamResponse = error(
                     401, "unauthorized", "send Authorization: Bearer <the events token>"
                 )
@@ -410,4 +413,10 @@ def build_app(service: EventsService) -> web.Application:
     app.router.add_get("/healthz", service.healthz, name="healthz")
     app.router.add_get("/readyz", service.readyz, name="readyz")
     app.router.add_get("/metrics", service.metrics_view, name="metrics")
+    document = events_document()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/openapi.json", openapi, name="openapi")
     return app
