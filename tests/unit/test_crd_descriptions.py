@@ -11,12 +11,15 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from logistica_workers.api.routing import RoutingJobSpec
 from logistica_workers.api.webhook_source import WebhookSourceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# RoutingJob's spec is not described field by field yet (issue 11): only WebhookSource here.
-DESCRIBED: list[tuple[str, type[BaseModel]]] = [("webhooksources.yaml", WebhookSourceSpec)]
+DESCRIBED: list[tuple[str, type[BaseModel]]] = [
+    ("webhooksources.yaml", WebhookSourceSpec),
+    ("routingjobs.yaml", RoutingJobSpec),
+]
 
 
 def sub_model(annotation: Any) -> type[BaseModel] | None:
@@ -62,3 +65,10 @@ def test_every_spec_property_has_the_models_description(crd: str, model: type[Ba
     for path, text in in_crd.items():
         assert text and text.strip(), f"{crd}: {path} has no description"
         assert text == in_model[path], f"{crd}: {path} differs from the model's description"
+
+
+@pytest.mark.parametrize("crd", [c for c, _ in DESCRIBED])
+def test_the_charts_crd_is_the_same_file(crd: str) -> None:
+    """Helm installs ``helm/logistica/crds``; it must not drift from ``crds/``."""
+    chart = ROOT / "helm" / "logistica" / "crds" / crd
+    assert chart.read_bytes() == (ROOT / "crds" / crd).read_bytes()
