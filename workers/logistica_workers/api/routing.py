@@ -14,6 +14,7 @@ ObjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=OBJECT_ID)]
 
 MAX_STOPS_INLINE = 2000  # CRD limit for spec.problem; larger problems use problemFrom
 MAX_COURIERS_INLINE = 200
+ORIGIN = "Pickup point (depot); every courier drives here and loads first."
 
 
 class Location(ApiModel):
@@ -137,10 +138,22 @@ def _check_unique(items: list[Any], kind: str) -> list[Any]:
 class Problem(ApiModel):
     """A routing problem. Stop ids default to their positions ("0", "1", ...)."""
 
-    origin: Location
-    stops: Annotated[list[Stop], Field(min_length=1)]
-    couriers: Annotated[list[Courier], Field(min_length=1)]
-    options: RoutingOptions = RoutingOptions()
+    origin: Annotated[Location, Field(description=ORIGIN)]
+    stops: Annotated[
+        list[Stop],
+        Field(
+            min_length=1,
+            description="Stops to deliver to: at least 1, ids unique (the routing service "
+            "caps the count).",
+        ),
+    ]
+    couriers: Annotated[
+        list[Courier],
+        Field(min_length=1, description="Couriers, one route each: at least 1, ids unique."),
+    ]
+    options: Annotated[RoutingOptions, Field(description="How the solver searches.")] = (
+        RoutingOptions()
+    )
 
     @field_validator("stops")
     @classmethod
@@ -177,7 +190,7 @@ class InlineProblem(ApiModel):
 
     origin: Annotated[
         Location,
-        Field(description="Pickup point (depot); every courier drives here and loads first."),
+        Field(description=ORIGIN),
     ]
     stops: Annotated[
         list[Stop],
