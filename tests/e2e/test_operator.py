@@ -540,8 +540,10 @@ def test_problem_from_configmap_and_ttl_cleanup(env: Env) -> None:
 def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
     """``kubectl delete pod`` of an ingest worker while signed requests flow through the
     ClusterIP (a new connection each): every 2xx is in Postgres, no request fails, and the pod
-    is gone within its grace period."""
-    grace = 10
+    is gone within its grace period. The grace period leaves the default 5 s drain delay (a
+    third of the budget at most): endpoint removal must reach kube-proxy before the worker stops
+    accepting, or a new connection can be sent to a pod that no longer listens."""
+    grace = 20
     env.core.create_namespaced_secret(
         NS, {"metadata": {"name": "graceful"}, "stringData": {"k": "key-g"}}
     )
@@ -565,6 +567,7 @@ def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
     src = source("graceful", "github", {"k": "key-g"})
     results: list[tuple[str, int | None, str | None]] = []
     stop = threading.Event()
+    deleted_at: float | None = None
 
     async def load() -> None:
         connector = aiohttp.TCPConnector(force_close=True)
@@ -577,14 +580,16 @@ def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
                     eid = f"g{w}-{i}"
                     i += 1
                     body, headers = signed(src, {"n": eid}, delivery_id=eid)
+                    started = time.monotonic()
                     try:
                         async with http_.post(
                             f"http://{ip}/ingest/graceful", data=body, headers=headers
                         ) as r:
                             await r.read()
                             results.append((eid, r.status, None))
-                    except Exception as exc:
-                        results.append((eid, None, repr(exc)))
+                    except Exception as exc:  # when it was sent, relative to the deletion
+                        since = started - (deleted_at or started)
+                        results.append((eid, None, f"{exc!r} sent at {since:+.2f}s"))
                     await asyncio.sleep(0.02)
 
             await asyncio.gather(*(worker(w) for w in range(4)))
