@@ -10,7 +10,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from logistica_workers.db.migrate import migrate
 from tests.support.cli import logistica
 from tests.support.events import get_events, insert, running_events
 
@@ -18,17 +17,6 @@ from tests.support.events import get_events, insert, running_events
 @pytest.fixture(autouse=True)
 def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
-@pytest.fixture
-async def dsn(database_url: str) -> AsyncIterator[str]:
-    await migrate(database_url)
-    yield database_url
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("TRUNCATE external_events, external_event_keys, event_consumers")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

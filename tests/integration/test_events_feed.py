@@ -13,7 +13,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from logistica_workers.db.migrate import migrate
 from logistica_workers.events.settings import EventsSettings
 from tests.support.events import RunningEvents, get_events, insert, running_events
 from tests.support.ingest import running_worker, signed, source
@@ -22,17 +21,6 @@ from tests.support.ingest import running_worker, signed, source
 @pytest.fixture(autouse=True)
 def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
-@pytest.fixture
-async def dsn(database_url: str) -> AsyncIterator[str]:
-    await migrate(database_url)
-    yield database_url
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("TRUNCATE external_events, external_event_keys, event_consumers")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 
 import aiohttp
 import asyncpg
 import pytest
 
-from logistica_workers.db.migrate import migrate
 from logistica_workers.events.cursor import Cursor
 from tests.support.events import running_events, scrambled_writer, tail
 
@@ -23,17 +21,6 @@ PER_WRITER = 1500
 @pytest.fixture(autouse=True)
 def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
-@pytest.fixture
-async def dsn(database_url: str) -> AsyncIterator[str]:
-    await migrate(database_url)
-    yield database_url
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("TRUNCATE external_events, external_event_keys, event_consumers")
-    finally:
-        await conn.close()
 
 
 async def _stored_order(dsn: str) -> list[str]:

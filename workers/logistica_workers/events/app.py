@@ -14,13 +14,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from logistica_workers.api.openapi import events_document
 from logistica_workers.db.pool import Database
@@ -30,6 +24,7 @@ from logistica_workers.events.settings import EventsSettings
 from logistica_workers.events.wakeup import Listener, Wakeup
 from logistica_workers.runtime.errors import error_response as error
 from logistica_workers.runtime.errors import json_errors
+from logistica_workers.runtime.http import metrics_response, unready_reasons
 
 log = logging.getLogger("logistica.events")
 
@@ -347,22 +342,13 @@ class EventsService:
     async def readyz(self, _: web.Request) -> web.Response:
         if self.ready:
             return web.json_response({"status": "ready"})
-        reasons = []
-        if not self.ready_flag:
-            reasons.append("draining")
-        if not self.db.reachable:
-            reasons.append("database unreachable")
-        elif not self.db.ready:
-            reasons.append("database schema is behind: run logistica migrate")
+        reasons = unready_reasons(not self.ready_flag, self.db)
         if not self.listener.connected:
             reasons.append("not listening for new events")
         return error(503, "not_ready", ", ".join(reasons) or "starting")
 
     async def metrics_view(self, _: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self.metrics.registry),
-            headers={"Content-Type": CONTENT_TYPE_LATEST},
-        )
+        return metrics_response(self.metrics.registry)
 
     # --- middleware -------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from logistica_workers.api.ingest_config import IngestSource
 from logistica_workers.api.openapi import ingest_document
@@ -33,6 +32,7 @@ from logistica_workers.ingest.writer import (
 from logistica_workers.runtime.connections import ConnectionLimits
 from logistica_workers.runtime.errors import error_response as error
 from logistica_workers.runtime.errors import json_errors
+from logistica_workers.runtime.http import metrics_response, unready_reasons
 from logistica_workers.runtime.settings import env_int, env_number
 
 log = logging.getLogger("logistica.ingest")
@@ -288,20 +288,11 @@ class IngestWorker:
     async def readyz(self, _: web.Request) -> web.Response:
         if self.ready:
             return web.json_response({"status": "ready"})
-        reasons = []
-        if not self.ready_flag:
-            reasons.append("draining")
-        if not self.db.reachable:
-            reasons.append("database unreachable")
-        elif not self.db.ready:
-            reasons.append("database schema is behind: run logistica migrate")
+        reasons = unready_reasons(not self.ready_flag, self.db)
         return error(503, "not_ready", ", ".join(reasons) or "starting")
 
     async def metrics_view(self, _: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self.metrics.registry),
-            headers={"Content-Type": CONTENT_TYPE_LATEST},
-        )
+        return metrics_response(self.metrics.registry)
 
 
 def sender_url(request: web.Request, public_url: str | None) -> str:

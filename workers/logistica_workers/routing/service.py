@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from pydantic import ValidationError
 
@@ -36,7 +34,7 @@ from logistica_workers.routing.pool import POOL_MAX_STOPS, PooledSolve, WarmPool
 from logistica_workers.routing.portfolio import Portfolio, default_configs, warm_up
 from logistica_workers.runtime.errors import error_response as _error
 from logistica_workers.runtime.errors import json_errors
-from logistica_workers.runtime.http import serve
+from logistica_workers.runtime.http import metrics_response, serve
 from logistica_workers.runtime.settings import env_int, env_number
 from logistica_workers.runtime.shutdown import ShutdownClock
 
@@ -223,9 +221,7 @@ class RouteService:
         return _error(503, "not_ready", "draining")
 
     async def metrics(self, _: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return metrics_response(self.registry)
 
 
 def build_app(service: RouteService) -> web.Application:

@@ -8,9 +8,13 @@ import asyncio
 import errno
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+if TYPE_CHECKING:
+    from logistica_workers.db.pool import Database
 
 from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
 from logistica_workers.runtime.shutdown import (
@@ -126,3 +130,20 @@ async def serve(
     await flush(clock)
     clock.summary()
     return 0
+
+
+def metrics_response(registry: CollectorRegistry) -> web.Response:
+    """``GET /metrics``: the registry in Prometheus' text exposition format."""
+    return web.Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def unready_reasons(draining: bool, db: Database) -> list[str]:
+    """Why a database-backed server is not ready (the ``/readyz`` 503 message)."""
+    reasons = ["draining"] if draining else []
+    if not db.reachable:
+        reasons.append("database unreachable")
+    elif not db.ready:
+        reasons.append("database schema is behind: run logistica migrate")
+    return reasons

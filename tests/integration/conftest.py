@@ -1,0 +1,22 @@
+"""Fixtures shared by the integration tests (the session's servers are in tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from logistica_workers.db.migrate import migrate
+
+
+@pytest.fixture
+async def dsn(database_url: str) -> AsyncIterator[str]:
+    """The module's database, migrated; the event tables emptied after each test."""
+    await migrate(database_url)
+    yield database_url
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("TRUNCATE external_events, external_event_keys, event_consumers")
+    finally:
+        await conn.close()
