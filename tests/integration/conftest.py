@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -20,3 +21,16 @@ async def dsn(database_url: str) -> AsyncIterator[str]:
         await conn.execute("TRUNCATE external_events, external_event_keys, event_consumers")
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def migrated(database_url: str) -> str:
+    """The module's database, migrated."""
+    await migrate(database_url)
+    return database_url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s

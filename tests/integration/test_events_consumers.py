@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,12 +16,6 @@ from tests.support.events import get_events, insert, running_events
 @pytest.fixture(autouse=True)
 def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def _ack(http: aiohttp.ClientSession, url: str, name: str, body: Any) -> tuple[int, Any]:

@@ -30,12 +30,6 @@ async def feed(dsn: str) -> AsyncIterator[RunningEvents]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
 async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
     c = await asyncpg.connect(dsn)
     yield c

@@ -13,7 +13,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from logistica_workers.db.migrate import migrate
 from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.runtime.connections import ConnectionLimits
 from tests.support.cli import logistica
@@ -26,12 +25,6 @@ LIMITS = ConnectionLimits(header_timeout=0.3, idle_timeout=0.6, max_connections=
 @pytest.fixture(autouse=True)
 def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
-@pytest.fixture
-async def migrated(database_url: str) -> str:
-    await migrate(database_url)
-    return database_url
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from logistica_workers.db.migrate import migrate
 from logistica_workers.ingest.signing import sign
 from tests.support.ingest import RunningWorker, running_worker, signed, source
 
@@ -48,21 +47,9 @@ def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def migrated(database_url: str) -> str:
-    await migrate(database_url)
-    return database_url
-
-
-@pytest.fixture
 async def worker(migrated: str) -> AsyncIterator[RunningWorker]:
     async with running_worker(ALL, migrated) as w:
         yield w
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def count(dsn: str, source_name: str) -> int:

@@ -38,21 +38,9 @@ def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def migrated(database_url: str) -> str:
-    await migrate(database_url)
-    return database_url
-
-
-@pytest.fixture
 async def worker(migrated: str) -> AsyncIterator[RunningWorker]:
     async with running_worker(ALL, migrated) as w:
         yield w
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def post(
