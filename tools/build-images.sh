@@ -16,8 +16,8 @@
 #       pushes it. REF may name a transport (oci-archive:FILE:NAME, oci:DIR, docker://...);
 #       a bare reference means docker://. Uses buildah, or docker when buildah is missing.
 #
-# Cold builds run under the machine's heavy-work lock ($LOGISTICA_HEAVY_LOCK, default
-# /tmp/logistica-heavy.lock; empty: none) unless a parent process already holds it.
+# On a shared machine, LOGISTICA_HEAVY_LOCK=FILE makes cold builds wait for that lock file (flock)
+# unless a parent process already holds it, so they do not run beside other heavy jobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,11 +57,11 @@ cache=$(cd "$cache" && pwd)
 # One private buildah store: never touches /var/lib/containers of the host.
 bah() { buildah --root "$cache/storage" --runroot "$cache/runroot" --storage-driver overlay "$@"; }
 
-# Serialise concurrent callers (parallel tests, two helpers): one builds, the others wait.
+# Serialise concurrent callers (parallel test sessions): one builds, the others wait.
 exec 8>"$cache/.lock"
 flock 8
 
-heavy_lock=${LOGISTICA_HEAVY_LOCK-/tmp/logistica-heavy.lock}
+heavy_lock=${LOGISTICA_HEAVY_LOCK-}
 heavy_held=0
 [ -n "$heavy_lock" ] || heavy_held=1
 heavy() {  # run "$@" under the heavy lock unless an ancestor already holds it
