@@ -42,16 +42,16 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import yaml
 
 from logistica_workers.db.embedded import EmbeddedPostgres, free_port
 from logistica_workers.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.support.events import scrambled_writer, tail  # noqa: E402
+from benchmarks.ingest.run import SECRET  # noqa: E402
+from benchmarks.ingest.run import manifest as write_manifest  # noqa: E402
 
-SECRET = "bench-secret"
+from tests.support.events import scrambled_writer, tail  # noqa: E402
 
 
 def loadavg() -> str:
@@ -449,7 +449,7 @@ def main() -> int:
         try:
             asyncio.run(migrate(dsn))
             manifest = Path(tmp) / "sources.yaml"
-            manifest.write_text(yaml.safe_dump_all(_manifest()))
+            write_manifest(manifest)
             with (
                 service(["events"], free_port(), dsn) as events,
                 service(["ingest", "-f", str(manifest)], free_port(), dsn) as ingest,
@@ -482,28 +482,6 @@ def main() -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return 0
-
-
-def _manifest() -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "bench"},
-            "stringData": {"k": SECRET},
-        },
-        {
-            "apiVersion": "logistica.dev/v1alpha1",
-            "kind": "WebhookSource",
-            "metadata": {"name": "bench"},
-            "spec": {
-                "provider": "hmac",
-                "secretRef": {"name": "bench"},
-                "hmac": {"header": "X-Signature", "algorithm": "sha256", "encoding": "hex"},
-                "idempotencyKey": {"jsonPointer": "/id"},
-            },
-        },
-    ]
 
 
 if __name__ == "__main__":
