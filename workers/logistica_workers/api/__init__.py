@@ -12,9 +12,13 @@ from logistica_workers.api.routing import (
     RouteResult,
     RoutingJobSpec,
     RoutingOptions,
+    Shift,
     Solution,
     SolverInfo,
     Stop,
+    TimeWindow,
+    UnassignedReason,
+    Visit,
 )
 from logistica_workers.api.webhook_source import (
     HmacSpec,
@@ -38,10 +42,14 @@ __all__ = [
     "RoutingJobSpec",
     "RoutingOptions",
     "SecretRef",
+    "Shift",
     "Solution",
     "SolverInfo",
     "Stop",
+    "TimeWindow",
+    "UnassignedReason",
     "ValidationFailure",
+    "Visit",
     "WebhookSourceSpec",
     "describe_errors",
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from logistica_workers.api import times
 from logistica_workers.api.common import DNS_SUBDOMAIN, OBJECT_ID, ApiModel
+from logistica_workers.api.times import MAX_SECONDS, TIME_DESCRIPTION, Stamp, TimeValue
 
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lng = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
@@ -14,12 +17,69 @@ ObjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=OBJECT_ID)]
 
 MAX_STOPS_INLINE = 2000  # CRD limit for spec.problem; larger problems use problemFrom
 MAX_COURIERS_INLINE = 200
+MAX_WINDOWS = 16  # time windows per stop
 ORIGIN = "Pickup point (depot); every courier drives here and loads first."
 
 
 class Location(ApiModel):
     lat: Annotated[Lat, Field(description="Latitude, degrees (-90 to 90).")]
     lng: Annotated[Lng, Field(description="Longitude, degrees (-180 to 180).")]
+
+
+def _ordered(a: int | str, b: int | str) -> bool | None:
+    """Whether ``a <= b``; None when one is seconds and the other RFC 3339 (the problem
+    compares those once it knows startTime)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a <= b
+    if isinstance(a, str) and isinstance(b, str):
+        return times.parse_stamp(a) <= times.parse_stamp(b)
+    return None
+
+
+class TimeWindow(ApiModel):
+    start: Annotated[
+        TimeValue, Field(description=f"Earliest start of service: {TIME_DESCRIPTION}.")
+    ]
+    end: Annotated[
+        TimeValue,
+        Field(description=f"Latest start of service (not before start): {TIME_DESCRIPTION}."),
+    ]
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> TimeWindow:
+        if _ordered(self.start, self.end) is False:
+            raise ValueError(f"end is before its start ({self.end!r} < {self.start!r})")
+        return self
+
+
+class Shift(ApiModel):
+    start: Annotated[
+        TimeValue,
+        Field(description=f"When the courier starts, at its position: {TIME_DESCRIPTION}."),
+    ]
+    end: Annotated[
+        TimeValue,
+        Field(
+            description="When the courier's route must have ended (after the last service, "
+            f"or back at the origin with returnToOrigin; not before start): {TIME_DESCRIPTION}."
+        ),
+    ]
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Shift:
+        if _ordered(self.start, self.end) is False:
+            raise ValueError(f"end is before its start ({self.end!r} < {self.start!r})")
+        return self
+
+
+def _check_windows(windows: list[TimeWindow]) -> list[TimeWindow]:
+    for i in range(1, len(windows)):
+        if _ordered(windows[i - 1].end, windows[i].start) is False:
+            raise ValueError(
+                f"window {i} starts before window {i - 1} ends: windows must be sorted "
+                "and must not overlap"
+            )
+    return windows
 
 
 class Stop(ApiModel):
@@ -62,6 +122,20 @@ class Stop(ApiModel):
             "times of the stops after it. Default 0.",
         ),
     ] = 0
+    time_windows: Annotated[
+        list[TimeWindow],
+        Field(
+            max_length=MAX_WINDOWS,
+            description="When service may start (0-16 windows, sorted, not overlapping); "
+            "a courier arriving early waits. Absent or empty: any time. Hard unless "
+            "options.softTimeWindows.",
+        ),
+    ] = []
+
+    @field_validator("time_windows")
+    @classmethod
+    def _windows_in_order(cls, windows: list[TimeWindow]) -> list[TimeWindow]:
+        return _check_windows(windows)
 
 
 class Courier(ApiModel):
@@ -92,6 +166,20 @@ class Courier(ApiModel):
             "the load of its route never exceeds it.",
         ),
     ]
+    shift: Annotated[
+        Shift | None,
+        Field(
+            description="The courier's working hours: it leaves its position at shift.start "
+            "(not earlier) and its route ends by shift.end. Absent: from time zero, no end."
+        ),
+    ] = None
+    max_route_seconds: Annotated[
+        Annotated[int, Field(ge=1, le=MAX_SECONDS, strict=True)] | None,
+        Field(
+            description="Longest route, seconds (1-2678400), from leaving its position to "
+            "the route's end, waiting included. Absent: no limit."
+        ),
+    ] = None
 
 
 class RoutingOptions(ApiModel):
@@ -122,6 +210,25 @@ class RoutingOptions(ApiModel):
             "haversine distance / speed. Default 30.",
         ),
     ] = 30.0
+    soft_time_windows: Annotated[
+        bool,
+        Field(
+            description="Time windows become soft: service may start after a stop's last "
+            "window ends, at latenessCostPerSecond per second late (early arrivals still "
+            "wait). Default false (hard windows: a stop no courier can reach in time is "
+            "unassigned)."
+        ),
+    ] = False
+    lateness_cost_per_second: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1_000_000,
+            allow_inf_nan=False,
+            description="With softTimeWindows: objective cost of one second late, in metres "
+            "of driving (0-1000000). Default 10.",
+        ),
+    ] = 10.0
 
 
 def _check_unique(items: list[Any], kind: str) -> list[Any]:
@@ -133,6 +240,44 @@ def _check_unique(items: list[Any], kind: str) -> list[Any]:
             raise ValueError(f"{kind}[{i}].id {item.id!r} repeats {kind}[{seen[item.id]}].id")
         seen[item.id] = i
     return items
+
+
+START_TIME = (
+    "Time zero of the plan, RFC 3339 with a zone (e.g. 2026-05-04T08:00:00+01:00): times "
+    "given in seconds count from it, RFC 3339 times need it, and the answer's times are "
+    "RFC 3339 when it is set (seconds otherwise)."
+)
+
+
+def time_zero(start_time: str | None) -> datetime | None:
+    return times.parse_stamp(start_time) if start_time is not None else None
+
+
+def check_times(start_time: str | None, stops: list[Stop], couriers: list[Courier]) -> None:
+    """RFC 3339 times need startTime; with it, seconds and RFC 3339 times are compared too."""
+    zero = time_zero(start_time)
+    spans: list[tuple[str, list[tuple[int | str, int | str]]]] = []
+    for i, s in enumerate(stops):
+        spans.append((f"stops[{i}].timeWindows", [(w.start, w.end) for w in s.time_windows]))
+    for i, c in enumerate(couriers):
+        if c.shift is not None:
+            spans.append((f"couriers[{i}].shift", [(c.shift.start, c.shift.end)]))
+    for path, pairs in spans:
+        for j, (start, end) in enumerate(pairs):
+            where = f"{path}[{j}]" if path.endswith("timeWindows") else path
+            for name, value in (("start", start), ("end", end)):
+                if isinstance(value, str) and zero is None:
+                    raise ValueError(
+                        f"{where}.{name} is an RFC 3339 time: set startTime (time zero) "
+                        "or give seconds"
+                    )
+            if zero is None:
+                continue
+            a, b = times.to_seconds(start, zero), times.to_seconds(end, zero)
+            if b < a:
+                raise ValueError(f"{where}: end is before its start")
+            if j > 0 and a < times.to_seconds(pairs[j - 1][1], zero):
+                raise ValueError(f"{where} starts before the window before it ends")
 
 
 class Problem(ApiModel):
@@ -151,9 +296,15 @@ class Problem(ApiModel):
         list[Courier],
         Field(min_length=1, description="Couriers, one route each: at least 1, ids unique."),
     ]
+    start_time: Annotated[Stamp | None, Field(description=START_TIME)] = None
     options: Annotated[RoutingOptions, Field(description="How the solver searches.")] = (
         RoutingOptions()
     )
+
+    @model_validator(mode="after")
+    def _times_resolve(self) -> Problem:
+        check_times(self.start_time, self.stops, self.couriers)
+        return self
 
     @field_validator("stops")
     @classmethod
@@ -208,6 +359,12 @@ class InlineProblem(ApiModel):
             description="Couriers, one route each: 1-200, each with a unique id.",
         ),
     ]
+    start_time: Annotated[Stamp | None, Field(description=START_TIME)] = None
+
+    @model_validator(mode="after")
+    def _times_resolve(self) -> InlineProblem:
+        check_times(self.start_time, self.stops, self.couriers)
+        return self
 
     @field_validator("stops")
     @classmethod
@@ -308,8 +465,21 @@ class RoutingJobSpec(ApiModel):
             origin=self.problem.origin,
             stops=self.problem.stops,
             couriers=self.problem.couriers,
+            start_time=self.problem.start_time,
             options=self.options,
         )
+
+
+class Visit(ApiModel):
+    """One stop of a route, as the plan expects it to happen."""
+
+    stop_id: str
+    arrival: Annotated[int | str, Field(description="When the courier reaches the stop.")]
+    departure: Annotated[
+        int | str, Field(description="When it leaves: service start + serviceSeconds.")
+    ]
+    wait_seconds: Annotated[int, Field(description="Seconds waited for the stop's window to open.")]
+    load_after: Annotated[int, Field(description="Units delivered so far on this route.")]
 
 
 class RouteResult(ApiModel):
@@ -318,6 +488,26 @@ class RouteResult(ApiModel):
     distance_meters: float
     duration_seconds: float
     load: int
+    start: Annotated[
+        int | str | None, Field(description="When the courier leaves its position.")
+    ] = None
+    end: Annotated[
+        int | str | None,
+        Field(description="When the route ends: the last departure, or back at the origin."),
+    ] = None
+    visits: list[Visit] = []
+
+
+class UnassignedReason(ApiModel):
+    stop_id: str
+    reason: Annotated[
+        Literal["capacity", "timeWindow", "shift", "unreachable"],
+        Field(
+            description="capacity: no courier has room for it in this plan; timeWindow: no "
+            "courier reaches it inside a window even alone; shift: it fits a window but no "
+            "courier's shift (or maxRouteSeconds); unreachable: no path to it."
+        ),
+    ]
 
 
 class SolverInfo(ApiModel):
@@ -330,6 +520,7 @@ class SolverInfo(ApiModel):
 class Solution(ApiModel):
     routes: list[RouteResult]
     unassigned: list[str]
+    unassigned_reasons: list[UnassignedReason] = []
     total_distance_meters: float
     total_duration_seconds: float
     objective: float
