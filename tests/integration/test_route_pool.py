@@ -15,7 +15,7 @@ from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.pool import PooledSolve, WarmPool
 from logistica_workers.routing.portfolio import Progress
 from tests.support.feasibility import check
-from tests.support.problems import city_problem
+from tests.support.problems import city_problem, timed_problem
 
 
 @pytest.fixture
@@ -64,6 +64,13 @@ def test_a_small_problem_is_solved_by_the_same_warm_worker_long_before_its_limit
         assert sol.partial is False and sol.unassigned == []
         wait_until(lambda: pool.pids() == [pid], 5)  # back in the pool, not replaced
     assert pool.replaced == 0
+
+
+def test_a_pooled_solve_keeps_windows_and_shifts(pool: WarmPool) -> None:
+    doc = timed_problem(16, 2, seed=4, capacity=20, two_windows=True, time_limit=2)
+    sol = as_json(solve(pool, doc))
+    assert check(doc, sol) == []
+    assert sum(len(r["visits"]) for r in sol["routes"]) + len(sol["unassigned"]) == 16
 
 
 def test_a_killed_worker_is_replaced_and_the_next_request_succeeds(pool: WarmPool) -> None:

@@ -13,7 +13,7 @@ import pytest
 from logistica_workers.routing.service import RouteSettings, run_route
 from tests.support.feasibility import check
 from tests.support.ingest import wait_ready
-from tests.support.problems import city_problem
+from tests.support.problems import city_problem, timed_problem
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +76,25 @@ async def test_solves_a_problem(server: Server) -> None:
     assert headers["X-Time-Limit-Seconds"] == "1"  # the problem asked for 1 s
 
 
+async def test_windows_and_shifts_answer_with_etas_and_reasons(server: Server) -> None:
+    doc = timed_problem(14, 2, seed=6, capacity=20)  # the warm pool's size
+    doc["stops"][3]["timeWindows"] = [{"start": 0, "end": 5}]  # nobody is there within 5 s
+    status, _, sol = await post(server.url, doc)
+    assert status == 200, sol
+    assert check(doc, sol) == []
+    assert {"stopId": "s3", "reason": "timeWindow"} in sol["unassignedReasons"]
+    assert all(len(r["visits"]) == len(r["stops"]) for r in sol["routes"])
+
+
+async def test_an_rfc3339_time_without_start_time_is_422(server: Server) -> None:
+    doc = city_problem(3, 1, seed=2)
+    doc["stops"][2]["timeWindows"] = [{"start": "2026-05-04T09:00:00Z", "end": 3600}]
+    status, _, reply = await post(server.url, doc)
+    assert status == 422
+    assert "stops[2].timeWindows[0].start" in reply["message"]
+    assert "startTime" in reply["message"]
+
+
 async def test_time_limit_is_capped(server: Server) -> None:
     doc = city_problem(5, 1, seed=1, time_limit=600)
     status, headers, sol = await post(server.url, doc)
@@ -94,6 +113,22 @@ async def test_time_limit_is_capped(server: Server) -> None:
         (lambda d: d["stops"][0].pop("priority"), 422, "stops[0].priority"),
         (lambda d: d["couriers"][0].update(capacity=0), 422, "couriers[0].capacity"),
         (lambda d: d.update(stops=d["stops"] * 20), 413, "stops"),
+        (
+            lambda d: d["stops"][1].update(timeWindows=[{"start": 600, "end": 60}]),
+            422,
+            "stops[1].timeWindows[0]",
+        ),
+        (
+            lambda d: d["stops"][0].update(timeWindows=[{"start": "09:00", "end": 600}]),
+            422,
+            "stops[0].timeWindows[0].start",
+        ),
+        (
+            lambda d: d["couriers"][0].update(shift={"start": 0, "end": 3600}, maxRouteSeconds=0),
+            422,
+            "couriers[0].maxRouteSeconds",
+        ),
+        (lambda d: d.update(startTime="2026-05-04 08:00"), 422, "startTime"),
     ],
 )
 async def test_invalid_problems_name_the_field(

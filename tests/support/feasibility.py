@@ -2,14 +2,20 @@
 
 Checks: known couriers, one route each; every stop served at most once and either served or
 unassigned; loads recomputed and within capacity; distances recomputed with an independent
-haversine; drops only when capacity is short; lower priority dropped first.
+haversine; drops only when capacity is short; lower priority dropped first. With times (windows,
+shifts, maxRouteSeconds): every ETA recomputed from the route (haversine / speed, service times,
+waiting for the first window not yet ended) and compared with the answer's; hard windows, shift
+ends and route limits respected; each unassigned stop has a reason that holds.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from datetime import datetime
 from typing import Any
+
+REASONS = {"capacity", "timeWindow", "shift", "unreachable"}
 
 
 def haversine_m(a: dict[str, float], b: dict[str, float]) -> float:
@@ -66,6 +72,13 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
     missing = set(stops) - set(seen) - set(unassigned)
     if missing:
         errors.append(f"stops neither served nor unassigned: {sorted(missing)}")
+    clock = Clock(problem)
+    for route in solution["routes"]:
+        if route["courierId"] in couriers:
+            errors += check_times(problem, clock, route)
+    errors += check_reasons(problem, clock, solution, loads)
+    if is_timed(problem):
+        return errors
     for sid in unassigned:
         d = int(stops[sid].get("demand", 1))
         spare = [c for c in couriers if couriers[c]["capacity"] - loads.get(c, 0) >= d]
@@ -80,4 +93,149 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
                     f"{served} (priority {s['priority']}) is served in its place"
                 )
                 break
+    return errors
+
+
+def is_timed(problem: dict[str, Any]) -> bool:
+    return any(s.get("timeWindows") for s in problem["stops"]) or any(
+        "shift" in c or "maxRouteSeconds" in c for c in problem["couriers"]
+    )
+
+
+class Clock:
+    """Times of one problem in seconds from its time zero, parsed here (not by the solver)."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        start = problem.get("startTime")
+        self.zero = datetime.fromisoformat(start) if start else None
+        self.speed = float((problem.get("options") or {}).get("speedKmh", 30)) / 3.6
+
+    def seconds(self, value: int | str) -> float:
+        if isinstance(value, str):
+            assert self.zero is not None, f"RFC 3339 time {value} without startTime"
+            return (datetime.fromisoformat(value) - self.zero).total_seconds()
+        return float(value)
+
+    def windows(self, stop: dict[str, Any]) -> list[tuple[float, float]]:
+        return [
+            (self.seconds(w["start"]), self.seconds(w["end"])) for w in stop.get("timeWindows", [])
+        ]
+
+    def shift(self, courier: dict[str, Any]) -> tuple[float, float]:
+        if "shift" not in courier:
+            return 0.0, math.inf
+        return self.seconds(courier["shift"]["start"]), self.seconds(courier["shift"]["end"])
+
+    def travel(self, a: dict[str, float], b: dict[str, float]) -> float:
+        return haversine_m(a, b) / self.speed
+
+
+def check_times(problem: dict[str, Any], clock: Clock, route: dict[str, Any]) -> list[str]:
+    """ETAs recomputed along the route, then windows, shift and route limit."""
+    errors: list[str] = []
+    cid = route["courierId"]
+    courier = next(c for c in problem["couriers"] if c["id"] == cid)
+    stops = {s.get("id", str(i)): s for i, s in enumerate(problem["stops"])}
+    soft = bool((problem.get("options") or {}).get("softTimeWindows", False))
+    back = bool((problem.get("options") or {}).get("returnToOrigin", False))
+    origin = problem["origin"]
+    shift_start, shift_end = clock.shift(courier)
+    visits = route.get("visits", [])
+    if [v["stopId"] for v in visits] != route["stops"]:
+        errors.append(f"courier {cid}: visits {visits} do not follow stops {route['stops']}")
+        return errors
+    start = clock.seconds(route["start"])
+    if start < shift_start - 1:
+        errors.append(f"courier {cid} leaves at {start}, before its shift starts ({shift_start})")
+    t = start + clock.travel(courier, origin)
+    here: dict[str, float] = origin
+    load = 0
+    for k, visit in enumerate(visits):
+        tol = 2.0 + k  # one second of rounding per leg
+        stop = stops[visit["stopId"]]
+        t += clock.travel(here, stop)
+        arrival = clock.seconds(visit["arrival"])
+        if abs(arrival - t) > tol:
+            errors.append(
+                f"courier {cid}: arrival at {visit['stopId']} {arrival}, recomputed {t:.0f}"
+            )
+        t = arrival  # rounding does not accumulate beyond one leg
+        windows = clock.windows(stop)
+        begin = t
+        open_ = [w for w in windows if w[1] >= t - tol]
+        if open_:
+            begin = max(t, open_[0][0])
+        elif windows and not soft:
+            errors.append(
+                f"courier {cid} reaches {visit['stopId']} at {t:.0f}, after its windows {windows}"
+            )
+        if abs(visit["waitSeconds"] - (begin - t)) > tol:
+            errors.append(
+                f"courier {cid}: wait at {visit['stopId']} {visit['waitSeconds']}, recomputed {begin - t:.0f}"
+            )
+        t = begin + int(stop.get("serviceSeconds", 0))
+        if abs(clock.seconds(visit["departure"]) - t) > tol:
+            errors.append(
+                f"courier {cid}: departure from {visit['stopId']} {visit['departure']}, recomputed {t:.0f}"
+            )
+        load += int(stop.get("demand", 1))
+        if visit["loadAfter"] != load:
+            errors.append(
+                f"courier {cid}: loadAfter at {visit['stopId']} {visit['loadAfter']}, recomputed {load}"
+            )
+        here = stop
+    if back and visits:
+        t += clock.travel(here, origin)
+    end = clock.seconds(route["end"])
+    tol = 2.0 + len(visits)
+    if abs(end - t) > tol:
+        errors.append(f"courier {cid}: route end {end}, recomputed {t:.0f}")
+    if end > shift_end + tol:
+        errors.append(f"courier {cid} ends at {end}, after its shift ({shift_end})")
+    limit = courier.get("maxRouteSeconds")
+    if limit is not None and end - start > limit + tol:
+        errors.append(f"courier {cid} route lasts {end - start:.0f} s > maxRouteSeconds {limit}")
+    if abs(route["durationSeconds"] - (end - start)) > tol:
+        errors.append(f"courier {cid}: durationSeconds {route['durationSeconds']} != end - start")
+    return errors
+
+
+def check_reasons(
+    problem: dict[str, Any], clock: Clock, solution: dict[str, Any], loads: dict[str, int]
+) -> list[str]:
+    """Every unassigned stop has a reason, and the reason holds."""
+    errors: list[str] = []
+    stops = {s.get("id", str(i)): s for i, s in enumerate(problem["stops"])}
+    soft = bool((problem.get("options") or {}).get("softTimeWindows", False))
+    reasons = {r["stopId"]: r["reason"] for r in solution.get("unassignedReasons", [])}
+    if set(reasons) != set(solution["unassigned"]):
+        errors.append(
+            f"reasons for {sorted(reasons)} but unassigned {sorted(solution['unassigned'])}"
+        )
+    for sid, reason in reasons.items():
+        if reason not in REASONS:
+            errors.append(f"stop {sid}: unknown reason {reason}")
+            continue
+        stop = stops[sid]
+        demand = int(stop.get("demand", 1))
+        able = [c for c in problem["couriers"] if c["capacity"] >= demand]
+        windows = clock.windows(stop)
+        # the earliest any courier able to carry it could start serving it
+        reach = [
+            clock.shift(c)[0]
+            + clock.travel(c, problem["origin"])
+            + clock.travel(problem["origin"], stop)
+            for c in able
+        ]
+        in_time = not windows or soft or any(t <= windows[-1][1] + 2 for t in reach)
+        if reason == "timeWindow" and (in_time and able):
+            errors.append(
+                f"stop {sid} is 'timeWindow' but a courier reaches it at {min(reach):.0f} within {windows}"
+            )
+        if reason == "capacity" and able:
+            room = [c["id"] for c in able if c["capacity"] - loads.get(c["id"], 0) >= demand]
+            if room:
+                errors.append(f"stop {sid} is 'capacity' but {room[0]} has room for it")
+        if reason == "shift" and not (able and in_time):
+            errors.append(f"stop {sid} is 'shift' but no courier reaches it inside a window")
     return errors

@@ -6,15 +6,18 @@ order when the machine is busy. Plans are enumerated once each: vehicle 0's rout
 stop by stop (or closed), then vehicle 1's, and so on; stops left over are dropped. Costs are
 accumulated incrementally with exactly the terms of ``evaluate.score`` (distance, the
 priority-weighted arrival term, drop penalties), and a partial plan that already costs more
-than the best complete one is abandoned (every term only grows).
+than the best complete one is abandoned (every term only grows). With windows, shifts or
+route limits a stop reached after its last (hard) window is not tried, and each closed route
+is costed by ``evaluate.route_metrics`` (infinite when its schedule breaks a shift or limit).
 """
 
 from __future__ import annotations
 
 import math
 
-from logistica_workers.routing.evaluate import Routes
+from logistica_workers.routing.evaluate import Routes, route_metrics
 from logistica_workers.routing.instance import ARRIVAL_WEIGHT_M_PER_S, Instance
+from logistica_workers.routing.schedule import window_for
 
 # Most plans the enumeration may have to consider (before pruning): ~6 stops on 2 couriers.
 MAX_PLANS = 20_000
@@ -59,24 +62,45 @@ def solve(inst: Instance) -> Routes:
             best_cost = cost
             best = [list(r) for r in routes]
 
-    def grow(v: int, last: int, clock: int, load: int, cost: float) -> None:
+    timed = inst.timed
+    windows = [inst.windows_of(s) for s in range(n)]
+
+    def route_cost(v: int) -> float:
+        rm = route_metrics(inst, v, routes[v])
+        if not rm.times.feasible:
+            return math.inf
+        return rm.distance + weight * rm.weighted + rm.times.lateness * inst.lateness_cost
+
+    def grow(v: int, last: int, clock: int, load: int, cost: float, base: float) -> None:
         if cost >= best_cost:
             return
         # close this route (an empty route costs nothing), then the next vehicle's
-        closed = cost + (dist[last][end] if routes[v] else 0)
+        if not routes[v]:
+            closed = cost
+        elif timed:
+            closed = base + route_cost(v)
+        else:
+            closed = cost + dist[last][end]
         if v + 1 < m:
-            grow(v + 1, inst.start(v + 1), 0, 0, closed)
+            grow(v + 1, inst.start(v + 1), inst.shift(v + 1)[0], 0, closed, closed)
         elif closed < best_cost:
             finish(closed)
         for s in range(n):
             if served[s] or load + demand[s] > inst.capacity[v]:
                 continue
             arrive = clock + time_[last][s]
+            if windows[s]:
+                w = window_for(windows[s], arrive)
+                if w is not None:
+                    arrive = max(arrive, w[0])  # service starts when the window opens
+                elif not inst.soft_windows:
+                    continue
             served[s] = True
             routes[v].append(s)
-            grow(v, s, arrive, load + demand[s], cost + dist[last][s] + weight * prio[s] * arrive)
+            step = dist[last][s] + weight * prio[s] * arrive
+            grow(v, s, arrive, load + demand[s], cost + step, base)
             routes[v].pop()
             served[s] = False
 
-    grow(0, inst.start(0), 0, 0, 0.0)
+    grow(0, inst.start(0), inst.shift(0)[0], 0, 0.0, 0.0)
     return best

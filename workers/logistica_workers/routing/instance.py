@@ -4,17 +4,23 @@ Nodes: ``0..n-1`` stops, ``n..n+m-1`` courier start positions, ``n+m`` the route
 Every courier must load at the origin before serving a stop, so the arc from a courier's start
 to a stop costs start->origin->stop. Routes are open (ending costs nothing) unless they return
 to the origin. An unused courier costs nothing.
+
+Times are integer seconds from the problem's time zero: per stop its time windows (service
+starts inside one; arriving early waits), per courier its shift (leaves its position at the
+start, the route ends by the end) and its longest route.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from logistica_workers.api import Problem
+from logistica_workers.api import Problem, times
+from logistica_workers.api.routing import Shift, time_zero
 from logistica_workers.routing.geo import euclidean_matrix, haversine_matrix
 
 IntArray = npt.NDArray[np.int64]
@@ -22,6 +28,11 @@ IntArray = npt.NDArray[np.int64]
 # Objective weights (see README "The routing model").
 ARRIVAL_WEIGHT_M_PER_S = 1.0  # a priority-100 stop waiting 1 s costs as much as 1 m of driving
 COST_SCALE = 100  # integer cost units per metre, so priority/100 * 1 m/s is an integer per s
+OPEN_END = 4 * times.MAX_SECONDS  # a shift without an end; later than any plan
+NEVER = OPEN_END + 1  # a window that has passed (before time zero): nobody can make it
+UNREACHABLE = 10**9  # travel time (s) of an arc with no path: such a stop is never served
+
+Window = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,31 @@ class Instance:
     capacity: list[int]  # per vehicle
     time_limit: float
     return_to_origin: bool
+    service: IntArray | None = None  # per node, seconds (already inside travel_time)
+    windows: tuple[tuple[Window, ...], ...] = ()  # per stop; () = any time
+    shifts: tuple[Window, ...] = ()  # per vehicle; () = (0, OPEN_END) for every vehicle
+    max_duration: tuple[int | None, ...] = ()  # per vehicle
+    soft_windows: bool = False
+    lateness_cost: float = 0.0  # metre-equivalents per second late (soft windows)
+    zero: datetime | None = field(default=None, compare=False)
+
+    @property
+    def timed(self) -> bool:
+        """Whether any window, shift or route limit constrains times."""
+        return (
+            any(self.windows)
+            or any(s != (0, OPEN_END) for s in self.shifts)
+            or any(d is not None for d in self.max_duration)
+        )
+
+    def windows_of(self, stop: int) -> tuple[Window, ...]:
+        return self.windows[stop] if self.windows else ()
+
+    def shift(self, vehicle: int) -> Window:
+        return self.shifts[vehicle] if self.shifts else (0, OPEN_END)
+
+    def duration_limit(self, vehicle: int) -> int | None:
+        return self.max_duration[vehicle] if self.max_duration else None
 
     @property
     def n_stops(self) -> int:
@@ -100,6 +136,7 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
     opts = problem.options
     dist, t = _assemble(base, n, m, opts.speed_kmh / 3.6, service, opts.return_to_origin)
     node_zero = [0] * (m + 1)
+    zero = time_zero(problem.start_time)
     return Instance(
         kind="logistics",
         stop_ids=problem.stop_ids(),
@@ -111,7 +148,37 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
         capacity=[c.capacity for c in problem.couriers],
         time_limit=float(time_limit if time_limit is not None else opts.time_limit_seconds),
         return_to_origin=opts.return_to_origin,
+        service=service,
+        windows=tuple(
+            _windows([(w.start, w.end) for w in s.time_windows], zero) for s in problem.stops
+        ),
+        shifts=tuple(_shift(c.shift, zero) for c in problem.couriers),
+        max_duration=tuple(c.max_route_seconds for c in problem.couriers),
+        soft_windows=opts.soft_time_windows,
+        lateness_cost=opts.lateness_cost_per_second,
+        zero=zero,
     )
+
+
+def _windows(spans: list[tuple[int | str, int | str]], zero: datetime | None) -> tuple[Window, ...]:
+    """Windows in seconds from time zero; parts before it are cut off, and a stop whose
+    windows have all passed gets one that nobody can make."""
+    if not spans:
+        return ()
+    out = []
+    for start, end in spans:
+        a, b = times.to_seconds(start, zero), times.to_seconds(end, zero)
+        if b >= 0:
+            out.append((max(0, a), b))
+    return tuple(out) or ((NEVER, NEVER),)
+
+
+def _shift(shift: Shift | None, zero: datetime | None) -> Window:
+    """A shift in seconds from time zero; one that ended before it has no time at all."""
+    if shift is None:
+        return (0, OPEN_END)
+    start, end = times.to_seconds(shift.start, zero), times.to_seconds(shift.end, zero)
+    return (max(0, start), max(0, end))
 
 
 def cvrp_instance(

@@ -3,14 +3,20 @@
 Arc costs in centimetres, loads against per-courier capacities, optional stops with
 priority-scaled drop penalties, and the priority-weighted arrival term as a soft upper bound 0
 on each stop's time cumul (coefficient = priority: priority/100 m per second at 100 units/m).
-Further constraints (e.g. time windows) belong on the "time" dimension built here.
+
+Times live on the "time" dimension (cumul = service start, slack = waiting): a stop's windows
+are its cumul's range with the gaps between them removed; a shift bounds the courier's start
+and end cumuls; maxRouteSeconds is a span upper bound. Soft windows keep the range's start
+and gaps but price lateness after the last window as a soft upper bound - on a second
+dimension equal to "time", since "time" already carries the arrival term's soft bound.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-from logistica_workers.routing.instance import COST_SCALE, Instance
+from logistica_workers.routing.instance import COST_SCALE, NEVER, OPEN_END, Instance
 
 # RoutingSearchStatus (routing_enums.proto): 1, 2 and 7 come with a solution
 STATUS_NAMES = {
@@ -49,10 +55,13 @@ class OrToolsModel:
         routing.AddDimensionWithVehicleCapacity(load, 0, inst.capacity, True, "load")
         if inst.kind != "logistics":
             return
-        if inst.priority[: inst.n_stops].any():
+        if inst.timed:
+            self._add_times()
+        elif inst.priority[: inst.n_stops].any():
             transit = routing.RegisterTransitMatrix(inst.travel_time.tolist())
             horizon = int(inst.travel_time.max()) * (inst.n_stops + 2) + 1
             routing.AddDimension(transit, 0, horizon, True, "time")
+        if inst.priority[: inst.n_stops].any():
             time_dim = routing.GetDimensionOrDie("time")
             for i in range(inst.n_stops):
                 if inst.priority[i] > 0:
@@ -62,6 +71,45 @@ class OrToolsModel:
         penalty = inst.drop_penalty()
         for i in range(inst.n_stops):
             routing.AddDisjunction([self.manager.NodeToIndex(i)], int(penalty[i]))
+
+    def _add_times(self) -> None:
+        """Windows, shifts and route limits on a "time" dimension that may wait."""
+        inst, routing, mgr = self.inst, self.routing, self.manager
+        transit = routing.RegisterTransitMatrix(inst.travel_time.tolist())
+        routing.AddDimension(transit, OPEN_END, OPEN_END, False, "time")
+        time_dim = routing.GetDimensionOrDie("time")
+        late_dim = None
+        if inst.soft_windows and any(inst.windows):
+            routing.AddDimension(transit, OPEN_END, OPEN_END, False, "lateness")
+            late_dim = routing.GetDimensionOrDie("lateness")
+            solver = routing.solver()
+            for index in range(routing.Size() + inst.n_vehicles):
+                solver.Add(late_dim.CumulVar(index) == time_dim.CumulVar(index))
+        late_cost = round(inst.lateness_cost * COST_SCALE)
+        for i in range(inst.n_stops):
+            windows = inst.windows_of(i)
+            if not windows:
+                continue
+            index = mgr.NodeToIndex(i)
+            if windows[0][0] >= NEVER:  # every window passed before time zero
+                routing.solver().Add(routing.ActiveVar(index) == 0)
+                continue
+            cumul = time_dim.CumulVar(index)
+            if late_dim is not None:
+                cumul.SetRange(windows[0][0], OPEN_END)
+                late_dim.SetCumulVarSoftUpperBound(index, windows[-1][1], late_cost)
+            else:
+                cumul.SetRange(windows[0][0], windows[-1][1])
+            for (_, end), (start, _) in itertools.pairwise(windows):
+                if start - end > 1:
+                    cumul.RemoveInterval(end + 1, start - 1)
+        for v in range(inst.n_vehicles):
+            start, end = inst.shift(v)
+            time_dim.CumulVar(routing.Start(v)).SetRange(start, max(start, end))
+            time_dim.CumulVar(routing.End(v)).SetMax(max(start, end))
+            limit = inst.duration_limit(v)
+            if limit is not None:
+                time_dim.SetSpanUpperBoundForVehicle(limit, v)
 
     def routes(self, assignment: Any | None = None) -> list[list[int]]:
         """Stop nodes per vehicle, of ``assignment`` or (in a solution callback) the current."""

@@ -232,7 +232,7 @@ class PooledSolve:
                 if kind == "solution":
                     self.solutions += 1
                     sc = score(inst, payload)
-                    if self.best is None or sc.cost < self.best[0].cost:
+                    if sc.feasible and (self.best is None or sc.cost < self.best[0].cost):
                         self.best, last_gain = (sc, payload), time.monotonic()
                         if self.on_progress:
                             self.on_progress(

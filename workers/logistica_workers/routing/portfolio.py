@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from logistica_workers.api import Solution
-from logistica_workers.routing import exact
+from logistica_workers.routing import exact, pyvrp_model
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, StopFlag, patience
 from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
 from logistica_workers.routing.instance import Instance
@@ -52,9 +52,15 @@ class Progress:
 def default_configs(inst: Instance, workers: int | None = None) -> list[EngineConfig]:
     """The portfolio (benchmarks/routing, see the README). CVRP: two PyVRP seeds. Our model:
     PyVRP then OR-Tools with the arrival term; beside it, on small problems plain OR-Tools
-    (its own construction already weighs arrival times), on larger ones PyVRP's second seed."""
+    (its own construction already weighs arrival times), on larger ones PyVRP's second seed.
+    What PyVRP cannot express (several windows per stop, soft windows): OR-Tools only."""
     workers = workers or min(2, os.cpu_count() or 1)
-    if inst.kind == "cvrp":
+    if not pyvrp_model.expressible(inst):  # several windows per stop, or soft windows
+        configs = [
+            EngineConfig("ortools", "PARALLEL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH"),
+            EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH"),
+        ]
+    elif inst.kind == "cvrp":
         configs = [EngineConfig("pyvrp", seed=1), EngineConfig("pyvrp", seed=2)]
     elif inst.n_stops <= ORTOOLS_PEER_MAX_STOPS:
         configs = [
@@ -123,6 +129,8 @@ class Portfolio:
     def _consider(self, routes: Routes, engine: str, started: float) -> None:
         self.solutions += 1
         sc = score(self.inst, routes)
+        if not sc.feasible:
+            return  # an engine's plan that breaks a window or shift is never the answer
         if self.best is None or sc.cost < self.best[0].cost:
             self.best = (sc, routes, engine)
             self.last_gain = time.monotonic()

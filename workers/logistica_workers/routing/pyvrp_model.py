@@ -5,6 +5,10 @@ depot per courier (its arcs to stops already go through the origin), one end dep
 cost nothing for open routes (the origin's distances with ``returnToOrigin``); one vehicle type
 per courier (heterogeneous capacities); every stop optional with a prize = its drop penalty in
 metres. PyVRP has no arrival-time objective: the OR-Tools phase adds it (see engines.py).
+Times: one window per client (``tw_early``/``tw_late``, ``service_duration``), the shift as
+the vehicle type's ``tw_early``/``tw_late`` and ``maxRouteSeconds`` as its ``shift_duration``;
+durations are travel only. PyVRP cannot express several windows per stop or soft windows
+(``expressible``): the portfolio does not ask it then.
 CVRP: one depot, every client required, one vehicle type.
 """
 
@@ -13,8 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from logistica_workers.routing.instance import Instance
+from logistica_workers.routing.instance import OPEN_END, Instance
 
 if TYPE_CHECKING:
     import pyvrp
@@ -28,6 +33,63 @@ def stop_prizes(inst: Instance) -> list[int]:
     n = inst.n_stops
     unit = 2 * int(inst.distance[: inst.end, :n].max()) + 1
     return [int((1 + inst.priority[i]) * unit) for i in range(n)]
+
+
+def expressible(inst: Instance) -> bool:
+    """Whether PyVRP can take the instance: at most one window per stop, hard windows."""
+    if not any(inst.windows):
+        return True
+    return not inst.soft_windows and all(len(w) <= 1 for w in inst.windows)
+
+
+def _durations(inst: Instance) -> npt.NDArray[np.int64]:
+    """Travel-only seconds (our travel times include the from-node's service)."""
+    n, m = inst.n_stops, inst.n_vehicles
+    dur = inst.travel_time.copy()
+    if inst.service is not None:
+        dur[:n, :] -= inst.service[:n, None]
+    dur[:n, n : n + m] = NEVER
+    dur[n + m, :] = NEVER
+    dur[n : n + m, n : n + m] = NEVER
+    dur[n : n + m, n + m] = 0
+    np.fill_diagonal(dur, 0)
+    return np.maximum(dur, 0)
+
+
+def _client(inst: Instance, i: int, prize: int) -> pyvrp.Client:
+    import pyvrp
+
+    windows = inst.windows_of(i)
+    early, late = windows[0] if windows else (0, OPEN_END)
+    service = int(inst.service[i]) if inst.service is not None else 0
+    return pyvrp.Client(
+        i,
+        delivery=[int(inst.demand[i])],
+        service_duration=service,
+        tw_early=early,
+        tw_late=late,
+        prize=prize,
+        required=False,
+    )
+
+
+def _vehicle(inst: Instance, k: int) -> pyvrp.VehicleType:
+    import pyvrp
+
+    m = inst.n_vehicles
+    if not inst.timed:
+        return pyvrp.VehicleType(1, capacity=[inst.capacity[k]], start_depot=k, end_depot=m)
+    start, end = inst.shift(k)
+    limit = inst.duration_limit(k)
+    return pyvrp.VehicleType(
+        1,
+        capacity=[inst.capacity[k]],
+        start_depot=k,
+        end_depot=m,
+        tw_early=start,
+        tw_late=max(start, end),
+        shift_duration=limit if limit is not None else OPEN_END,
+    )
 
 
 def build(inst: Instance) -> pyvrp.ProblemData:
@@ -54,19 +116,14 @@ def build(inst: Instance) -> pyvrp.ProblemData:
     dist[n : n + m, n + m] = 0
     np.fill_diagonal(dist, 0)
     prizes = stop_prizes(inst)
+    durations = _durations(inst) if inst.timed else np.zeros_like(dist)
     return pyvrp.ProblemData(
         [pyvrp.Location(0, 0) for _ in range(n + m + 1)],
-        [
-            pyvrp.Client(i, delivery=[int(inst.demand[i])], prize=prizes[i], required=False)
-            for i in range(n)
-        ],
+        [_client(inst, i, prizes[i]) for i in range(n)],
         [pyvrp.Depot(n + k) for k in range(m + 1)],
-        [
-            pyvrp.VehicleType(1, capacity=[inst.capacity[k]], start_depot=k, end_depot=m)
-            for k in range(m)
-        ],
+        [_vehicle(inst, k) for k in range(m)],
         [dist],  # type: ignore[list-item]
-        [np.zeros_like(dist)],  # type: ignore[list-item]
+        [durations],  # type: ignore[list-item]
     )
 
 

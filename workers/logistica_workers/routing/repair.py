@@ -5,13 +5,17 @@ courier still has room for, or drop a stop while serving a lower-priority one wh
 could take. Either change lowers the objective (a drop costs more than any routing), so: for
 each dropped stop, highest priority first, insert it where it is cheapest into a route with
 room; failing that, let it replace the lowest-priority served stop it fits in place of (that
-stop is then dropped and tried in turn).
+stop is then dropped and tried in turn). With windows, shifts or route limits, only changes that
+keep the route's schedule feasible are made (cheapest first, a bounded number of tries).
 """
 
 from __future__ import annotations
 
 from logistica_workers.routing.evaluate import Routes
 from logistica_workers.routing.instance import Instance
+from logistica_workers.routing.schedule import schedule
+
+TIMED_TRIES = 64  # insertions tried per dropped stop when times constrain the routes
 
 
 def _insert_cost(inst: Instance, vehicle: int, route: list[int], stop: int) -> tuple[int, int]:
@@ -27,9 +31,33 @@ def _insert_cost(inst: Instance, vehicle: int, route: list[int], stop: int) -> t
     return best
 
 
+def _insertions(inst: Instance, vehicle: int, route: list[int], stop: int) -> list[tuple[int, int]]:
+    """(extra metres, position) of every insertion of ``stop`` into ``route``, cheapest first."""
+    d = inst.distance
+    path = [inst.start(vehicle), *route, inst.end]
+    return sorted(
+        (int(d[path[p], stop]) + int(d[stop, path[p + 1]]) - int(d[path[p], path[p + 1]]), p)
+        for p in range(len(path) - 1)
+    )
+
+
+def _timed_insert(inst: Instance, routes: Routes, fits: list[int], stop: int) -> bool:
+    """Insert ``stop`` where it is cheapest and the schedule stays feasible; False if nowhere."""
+    options = sorted(
+        (extra, pos, v) for v in fits for extra, pos in _insertions(inst, v, routes[v], stop)
+    )
+    for _, pos, v in options[:TIMED_TRIES]:
+        candidate = [*routes[v][:pos], stop, *routes[v][pos:]]
+        if schedule(inst, v, candidate).feasible:
+            routes[v] = candidate
+            return True
+    return False
+
+
 def repair_drops(inst: Instance, routes: Routes) -> Routes:
     if inst.kind != "logistics":
         return routes
+    timed = inst.timed
     routes = [list(r) for r in routes]
     n = inst.n_stops
     demand, priority = inst.demand, inst.priority
@@ -40,6 +68,10 @@ def repair_drops(inst: Instance, routes: Routes) -> Routes:
         s = todo.pop(0)
         need = int(demand[s])
         fits = [v for v in range(inst.n_vehicles) if inst.capacity[v] - load[v] >= need]
+        if timed:
+            if fits and _timed_insert(inst, routes, fits, s):
+                load[next(v for v in fits if s in routes[v])] += need
+            continue  # swaps could break a schedule; the engines weigh priorities already
         if fits:
             options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
             _, pos, v = min(options)

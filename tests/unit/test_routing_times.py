@@ -1,0 +1,290 @@
+"""Time windows, shifts, route limits, ETAs and unassigned reasons on every engine path.
+
+Every answer goes through the independent checker (tests/support/feasibility.py), which
+recomputes the ETAs from haversine / speed and the service times, never reading them back.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logistica_workers.api import Problem
+from logistica_workers.routing import exact, pyvrp_model
+from logistica_workers.routing.engines import ENGINES, EngineConfig
+from logistica_workers.routing.evaluate import Routes, score, to_solution
+from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.portfolio import Portfolio, default_configs
+from logistica_workers.routing.repair import repair_drops
+from tests.support.feasibility import check
+from tests.support.problems import city_problem, timed_problem
+from tests.unit.test_routing import brute_force
+
+LISBON = {"lat": 38.72, "lng": -9.14}
+
+
+def answer(doc: dict[str, Any], limit: float = 1.0) -> dict[str, Any]:
+    inst = from_problem(Problem.model_validate(doc), limit)
+    return Portfolio(inst).run().model_dump(mode="json", by_alias=True)
+
+
+def routes_of(doc: dict[str, Any], sol: dict[str, Any]) -> dict[str, list[str]]:
+    return {r["courierId"]: r["stops"] for r in sol["routes"]}
+
+
+@pytest.mark.parametrize(
+    ("engine", "two_windows"),
+    [("pyvrp", False), ("hybrid", False), ("ortools", False), ("ortools", True)],
+)
+def test_every_engine_path_keeps_windows_and_shifts(engine: str, two_windows: bool) -> None:
+    doc = timed_problem(30, 3, seed=21, capacity=25, two_windows=two_windows)
+    inst = from_problem(Problem.model_validate(doc), 0.6)
+    found: list[Routes] = []
+    status = ENGINES[engine](inst, EngineConfig(engine), found.append, 0.6)
+    assert status in ("SUCCESS", "OPTIMAL")
+    assert found
+    for routes in (found[0], found[-1]):
+        assert score(inst, routes).feasible
+        sol = to_solution(
+            inst,
+            repair_drops(inst, routes),
+            engine=engine,
+            status=status,
+            wall=0.0,
+            solutions=1,
+            partial=False,
+        )
+        out = sol.model_dump(mode="json", by_alias=True)
+        assert check(doc, out) == []
+        assert all(r["visits"] for r in out["routes"])
+
+
+def test_pyvrp_is_not_asked_what_it_cannot_express() -> None:
+    one = from_problem(Problem.model_validate(timed_problem(200, 10, seed=1)))
+    assert pyvrp_model.expressible(one)
+    assert any(c.engine in ("pyvrp", "hybrid") for c in default_configs(one, 2))
+    for doc in (
+        timed_problem(200, 10, seed=1, two_windows=True),
+        timed_problem(200, 10, seed=1, softTimeWindows=True),
+    ):
+        inst = from_problem(Problem.model_validate(doc))
+        assert not pyvrp_model.expressible(inst)
+        assert {c.engine for c in default_configs(inst, 2)} == {"ortools"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_honours_windows_and_is_the_brute_force_optimum(seed: int) -> None:
+    doc = timed_problem(5, 2, seed=seed, capacity=6)
+    for stop in doc["stops"]:  # tight windows: order and assignment both matter
+        for w in stop.get("timeWindows", []):
+            w["start"], w["end"] = w["start"] // 8, w["start"] // 8 + 900
+    inst = from_problem(Problem.model_validate(doc))
+    assert exact.small_enough(inst)
+    routes = exact.solve(inst)
+    assert score(inst, routes).cost == pytest.approx(brute_force(inst), rel=1e-12)
+    sol = Portfolio(inst).run()
+    assert sol.solver.engine == "exact"
+    assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
+
+
+def slot_problem() -> dict[str, Any]:
+    """One courier at the origin; a stop 3 km away (6 min at 30 km/h)."""
+    return {
+        "origin": LISBON,
+        "stops": [
+            {"id": "near", "lat": 38.72, "lng": -9.105, "priority": 50, "serviceSeconds": 120},
+            {"id": "slot", "lat": 38.747, "lng": -9.14, "priority": 50},
+        ],
+        "couriers": [{"id": "c", **LISBON, "capacity": 5}],
+        "options": {"timeLimitSeconds": 1},
+    }
+
+
+def test_a_window_that_nobody_can_reach_is_unassigned_with_reason_time_window() -> None:
+    doc = slot_problem()
+    doc["stops"][1]["timeWindows"] = [{"start": 0, "end": 60}]  # 6 min away, closes at 1 min
+    sol = answer(doc)
+    assert sol["unassigned"] == ["slot"]
+    assert sol["unassignedReasons"] == [{"stopId": "slot", "reason": "timeWindow"}]
+    assert check(doc, sol) == []
+
+
+def test_a_stop_in_a_window_but_outside_every_shift_has_reason_shift() -> None:
+    doc = slot_problem()
+    doc["stops"][1]["timeWindows"] = [{"start": 0, "end": 7200}]
+    doc["couriers"][0]["shift"] = {"start": 0, "end": 200}  # the trip alone takes ~330 s
+    sol = answer(doc)
+    assert "slot" in sol["unassigned"]
+    reasons = {r["stopId"]: r["reason"] for r in sol["unassignedReasons"]}
+    assert reasons["slot"] == "shift"
+    assert check(doc, sol) == []
+
+
+def test_early_arrival_waits_and_the_etas_say_so() -> None:
+    doc = slot_problem()
+    doc["stops"] = doc["stops"][1:]
+    doc["stops"][0]["timeWindows"] = [{"start": 1800, "end": 2400}]
+    sol = answer(doc)
+    visit = sol["routes"][0]["visits"][0]
+    assert visit["stopId"] == "slot"
+    assert 250 < visit["arrival"] < 450  # ~3 km at 30 km/h
+    assert visit["waitSeconds"] == 1800 - visit["arrival"]
+    assert visit["departure"] == 1800
+    assert check(doc, sol) == []
+
+
+def test_the_second_window_is_used_when_the_first_has_passed() -> None:
+    doc = slot_problem()
+    doc["stops"][1]["timeWindows"] = [{"start": 0, "end": 60}, {"start": 3600, "end": 4000}]
+    sol = answer(doc)
+    assert sol["unassigned"] == []
+    slot = next(v for r in sol["routes"] for v in r["visits"] if v["stopId"] == "slot")
+    assert slot["departure"] >= 3600 and slot["arrival"] + slot["waitSeconds"] <= 4000
+    assert check(doc, sol) == []
+
+
+def test_max_route_seconds_delays_the_start_instead_of_waiting() -> None:
+    doc = slot_problem()
+    doc["stops"] = doc["stops"][1:]
+    doc["stops"][0]["timeWindows"] = [{"start": 3600, "end": 3700}]
+    doc["couriers"][0]["maxRouteSeconds"] = 900
+    sol = answer(doc)
+    route = sol["routes"][0]
+    assert route["start"] == 3600 - 900  # left as late as the limit needs, not at 0
+    assert route["end"] - route["start"] <= 900
+    assert check(doc, sol) == []
+    doc["couriers"][0]["maxRouteSeconds"] = 60  # shorter than the trip itself
+    sol = answer(doc)
+    assert sol["unassignedReasons"] == [{"stopId": "slot", "reason": "shift"}]
+
+
+def test_soft_windows_serve_late_at_a_price() -> None:
+    doc = slot_problem()
+    doc["stops"][1]["timeWindows"] = [{"start": 0, "end": 60}]
+    doc["options"] |= {"softTimeWindows": True, "latenessCostPerSecond": 10}
+    sol = answer(doc)
+    assert sol["unassigned"] == []
+    assert check(doc, sol) == []
+    cheap = copy.deepcopy(doc)
+    cheap["options"]["latenessCostPerSecond"] = 0
+    # the objective prices the lateness: ~300 s late at 10 m/s
+    assert sol["objective"] - answer(cheap)["objective"] > 2000
+
+
+def test_rfc3339_times_answer_in_rfc3339_with_the_start_times_offset() -> None:
+    doc = slot_problem()
+    doc["startTime"] = "2026-05-04T08:00:00+01:00"
+    doc["stops"][1]["timeWindows"] = [
+        {"start": "2026-05-04T08:30:00+01:00", "end": "2026-05-04T07:45:00Z"}
+    ]
+    doc["couriers"][0]["shift"] = {"start": 600, "end": "2026-05-04T10:00:00+01:00"}
+    sol = answer(doc)
+    route = sol["routes"][0]
+    assert route["start"] == "2026-05-04T08:10:00+01:00"
+    slot = next(v for v in route["visits"] if v["stopId"] == "slot")
+    assert slot["departure"] >= "2026-05-04T08:30:00+01:00"
+    assert check(doc, sol) == []
+
+
+def test_the_checker_catches_a_wrong_eta_and_a_missed_window() -> None:
+    doc = slot_problem()
+    doc["stops"][1]["timeWindows"] = [{"start": 1800, "end": 2400}]
+    sol = answer(doc)
+    assert check(doc, sol) == []
+    wrong = copy.deepcopy(sol)
+    wrong["routes"][0]["visits"][0]["arrival"] += 30
+    assert any("arrival" in e for e in check(doc, wrong))
+    late = copy.deepcopy(doc)
+    late["stops"][1]["timeWindows"] = [{"start": 0, "end": 100}]
+    assert any("after its windows" in e for e in check(late, sol))
+    bad_reason = {**sol, "unassigned": ["slot"], "unassignedReasons": []}
+    assert check(doc, bad_reason)
+
+
+def test_untimed_answers_have_etas_too() -> None:
+    doc = city_problem(8, 2, seed=3, capacity=10)
+    sol = answer(doc)
+    assert all(len(r["visits"]) == len(r["stops"]) for r in sol["routes"])
+    assert all(r["start"] == 0 for r in sol["routes"])
+    assert check(doc, sol) == []
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        (
+            {
+                "stops": [
+                    {"id": "a", **LISBON, "priority": 1, "timeWindows": [{"start": 9, "end": 3}]}
+                ]
+            },
+            "stops[0].timeWindows[0]",
+        ),
+        (
+            {
+                "stops": [
+                    {
+                        "id": "a",
+                        **LISBON,
+                        "priority": 1,
+                        "timeWindows": [{"start": "2026-05-04T09:00:00Z", "end": 600}],
+                    }
+                ]
+            },
+            "stops[0].timeWindows[0].start",
+        ),
+        (
+            {"couriers": [{"id": "c", **LISBON, "capacity": 1, "shift": {"start": 50, "end": 10}}]},
+            "couriers[0].shift",
+        ),
+    ],
+)
+def test_solve_exits_2_naming_the_time_field(
+    tmp_path: Path, patch: dict[str, Any], field: str
+) -> None:
+    doc = slot_problem() | patch
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    proc = subprocess.run(
+        [sys.executable, "-m", "logistica_workers", "solve", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert field in proc.stderr
+
+
+def test_solve_prints_etas_and_reasons(tmp_path: Path) -> None:
+    doc = timed_problem(25, 2, seed=8, capacity=12)
+    doc["stops"][0]["timeWindows"] = [{"start": 0, "end": 1}]  # nobody gets there in 1 s
+    path, out = tmp_path / "p.json", tmp_path / "s.json"
+    path.write_text(json.dumps(doc))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logistica_workers",
+            "solve",
+            str(path),
+            "--time-limit",
+            "2",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sol = json.loads(out.read_text())
+    assert check(doc, sol) == []
+    assert {"stopId": "s0", "reason": "timeWindow"} in sol["unassignedReasons"]

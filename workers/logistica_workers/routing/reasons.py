@@ -1,0 +1,52 @@
+"""Why each unassigned stop is unassigned, read from the plan (machine-readable reasons).
+
+- ``unreachable``: no courier has a path to it (a matrix with no route).
+- ``capacity``: its demand exceeds every courier's capacity, or every courier that could
+  reach it in time is full in this plan.
+- ``timeWindow``: no courier, even with only this stop, reaches it inside one of its windows
+  (or every courier with room would reach it too late).
+- ``shift``: some courier reaches it in a window, but no courier can serve it and end its
+  route inside its shift and ``maxRouteSeconds`` - alone, or (with room for it) in this
+  plan, where the couriers' time is taken by higher-value stops.
+"""
+
+from __future__ import annotations
+
+from logistica_workers.routing.instance import UNREACHABLE, Instance
+from logistica_workers.routing.schedule import schedule
+
+Routes = list[list[int]]
+
+
+def _unreachable(inst: Instance, s: int) -> bool:
+    return all(
+        int(inst.travel_time[inst.start(v), s]) >= UNREACHABLE for v in range(inst.n_vehicles)
+    )
+
+
+def unassigned_reasons(inst: Instance, routes: Routes) -> dict[int, str]:
+    served = {s for r in routes for s in r}
+    loads = [sum(int(inst.demand[s]) for s in r) for r in routes]
+    out: dict[int, str] = {}
+    for s in range(inst.n_stops):
+        if s in served:
+            continue
+        need = int(inst.demand[s])
+        able = [v for v in range(inst.n_vehicles) if inst.capacity[v] >= need]
+        if _unreachable(inst, s):
+            out[s] = "unreachable"
+            continue
+        if not able or not inst.timed:
+            out[s] = "capacity"
+            continue
+        alone = [schedule(inst, v, [s]) for v in able]
+        if all(t.reason == "timeWindow" for t in alone):
+            out[s] = "timeWindow"
+            continue
+        if not any(t.feasible for t in alone):
+            out[s] = "shift"
+            continue
+        room = [v for v in able if inst.capacity[v] - loads[v] >= need]
+        # it fits a courier alone; in this plan those with room have no time left for it
+        out[s] = "shift" if room else "capacity"
+    return out
