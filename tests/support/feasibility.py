@@ -5,7 +5,8 @@ unassigned; loads recomputed and within capacity; distances recomputed with an i
 haversine; drops only when capacity is short; lower priority dropped first. With times (windows,
 shifts, maxRouteSeconds): every ETA recomputed from the route (haversine / speed, service times,
 waiting for the first window not yet ended) and compared with the answer's; hard windows, shift
-ends and route limits respected; each unassigned stop has a reason that holds.
+ends and route limits respected; each unassigned stop has a reason that holds. Re-planning: a
+courier's ``committed`` stops are on its route in their order.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
     missing = set(stops) - set(seen) - set(unassigned)
     if missing:
         errors.append(f"stops neither served nor unassigned: {sorted(missing)}")
+    errors += check_committed(problem, solution)
     clock = Clock(problem)
     for route in solution["routes"]:
         if route["courierId"] in couriers:
@@ -93,6 +95,21 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
                     f"{served} (priority {s['priority']}) is served in its place"
                 )
                 break
+    return errors
+
+
+def check_committed(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
+    """A courier's ``committed`` stops are on its route, in the committed order."""
+    errors: list[str] = []
+    routes = {r["courierId"]: r["stops"] for r in solution["routes"]}
+    for courier in problem["couriers"]:
+        committed = courier.get("committed") or []
+        route = routes.get(courier["id"], [])
+        on_route = [sid for sid in route if sid in set(committed)]
+        if on_route != committed:
+            errors.append(
+                f"courier {courier['id']} serves its committed stops as {on_route}, not {committed}"
+            )
     return errors
 
 

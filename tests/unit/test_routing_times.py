@@ -22,7 +22,7 @@ from logistica_workers.routing.evaluate import Routes, score, to_solution
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.portfolio import Portfolio, default_configs
 from logistica_workers.routing.repair import repair_drops
-from tests.support.feasibility import check
+from tests.support.feasibility import check, check_committed
 from tests.support.problems import city_problem, timed_problem
 from tests.unit.test_routing import brute_force
 
@@ -288,3 +288,20 @@ def test_solve_prints_etas_and_reasons(tmp_path: Path) -> None:
     sol = json.loads(out.read_text())
     assert check(doc, sol) == []
     assert {"stopId": "s0", "reason": "timeWindow"} in sol["unassignedReasons"]
+
+
+def test_the_checker_holds_committed_stops_to_their_courier_and_order() -> None:
+    doc = city_problem(4, 2, seed=1, capacity=10)
+    sol = {
+        "routes": [
+            {"courierId": "c0", "stops": ["s1", "s0"]},
+            {"courierId": "c1", "stops": ["s2"]},
+        ]
+    }
+
+    doc["couriers"][0]["committed"] = ["s1", "s0"]
+    assert check_committed(doc, sol) == []
+    doc["couriers"][0]["committed"] = ["s0", "s1"]
+    assert check_committed(doc, sol)  # wrong order
+    doc["couriers"][0]["committed"] = ["s2"]
+    assert check_committed(doc, sol)  # on the other courier
