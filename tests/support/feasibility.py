@@ -141,7 +141,8 @@ class Clock:
     def shift(self, courier: dict[str, Any]) -> tuple[float, float]:
         if "shift" not in courier:
             return 0.0, math.inf
-        return self.seconds(courier["shift"]["start"]), self.seconds(courier["shift"]["end"])
+        start, end = self.seconds(courier["shift"]["start"]), self.seconds(courier["shift"]["end"])
+        return max(0.0, start), max(0.0, end)  # nothing happens before time zero
 
     def travel(self, a: dict[str, float], b: dict[str, float]) -> float:
         return haversine_m(a, b) / self.speed

@@ -305,3 +305,28 @@ def test_the_checker_holds_committed_stops_to_their_courier_and_order() -> None:
     assert check_committed(doc, sol)  # wrong order
     doc["couriers"][0]["committed"] = ["s2"]
     assert check_committed(doc, sol)  # on the other courier
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_windows_and_shifts_before_start_time_are_cut_off(engine: str) -> None:
+    doc = timed_problem(12, 3, seed=9, capacity=30)
+    doc["startTime"] = "2026-05-04T08:00:00Z"
+    doc["stops"][0]["timeWindows"] = [
+        {"start": "2026-05-04T06:00:00Z", "end": "2026-05-04T07:00:00Z"}
+    ]
+    doc["couriers"][1]["shift"] = {"start": "2026-05-04T05:00:00Z", "end": "2026-05-04T06:00:00Z"}
+    inst = from_problem(Problem.model_validate(doc), 0.5)
+    found: list[Routes] = []
+    ENGINES[engine](inst, EngineConfig(engine), found.append, 0.5)
+    sol = to_solution(
+        inst,
+        repair_drops(inst, found[-1]),
+        engine=engine,
+        status="SUCCESS",
+        wall=0.0,
+        solutions=1,
+        partial=False,
+    ).model_dump(mode="json", by_alias=True)
+    assert check(doc, sol) == []
+    assert {"stopId": "s0", "reason": "timeWindow"} in sol["unassignedReasons"]
+    assert "c1" not in {r["courierId"] for r in sol["routes"]}  # its shift ended before 08:00
