@@ -7,6 +7,7 @@ recomputes the ETAs from haversine / speed and the service times, never reading 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -19,8 +20,9 @@ from logistica_workers.api import Problem
 from logistica_workers.routing import exact, pyvrp_model
 from logistica_workers.routing.engines import ENGINES, EngineConfig
 from logistica_workers.routing.evaluate import Routes, score, to_solution
-from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.instance import UNREACHABLE, from_problem
 from logistica_workers.routing.portfolio import Portfolio, default_configs
+from logistica_workers.routing.reasons import unassigned_reasons
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check, check_committed
 from tests.support.problems import city_problem, timed_problem
@@ -330,3 +332,11 @@ def test_windows_and_shifts_before_start_time_are_cut_off(engine: str) -> None:
     assert check(doc, sol) == []
     assert {"stopId": "s0", "reason": "timeWindow"} in sol["unassignedReasons"]
     assert "c1" not in {r["courierId"] for r in sol["routes"]}  # its shift ended before 08:00
+
+
+def test_a_stop_no_courier_has_a_path_to_is_unreachable() -> None:
+    inst = from_problem(Problem.model_validate(slot_problem()))
+    cut = inst.travel_time.copy()
+    cut[inst.start(0), 1] = UNREACHABLE  # e.g. a matrix null from the courier's side
+    inst = dataclasses.replace(inst, travel_time=cut)
+    assert unassigned_reasons(inst, [[0]]) == {1: "unreachable"}

@@ -30,7 +30,7 @@ ARRIVAL_WEIGHT_M_PER_S = 1.0  # a priority-100 stop waiting 1 s costs as much as
 COST_SCALE = 100  # integer cost units per metre, so priority/100 * 1 m/s is an integer per s
 OPEN_END = 4 * times.MAX_SECONDS  # a shift without an end; later than any plan
 NEVER = OPEN_END + 1  # a window that has passed (before time zero): nobody can make it
-UNREACHABLE = 10**9  # travel time (s) of an arc with no path: such a stop is never served
+UNREACHABLE = 10**7  # travel time (s) at or above which an arc has no path (a matrix null)
 
 Window = tuple[int, int]
 
