@@ -79,8 +79,10 @@ def schedule(inst: Instance, vehicle: int, stops: list[int]) -> Schedule:
     room = need
     for k, s in enumerate(stops):
         absorbable += first.begins[k] - first.arrivals[k]
-        w = window_for(inst.windows_of(s), first.arrivals[k])
-        slack = (w[1] - first.begins[k]) if w is not None else 1 << 40
+        windows = inst.windows_of(s)
+        w = window_for(windows, first.arrivals[k])
+        # no window: any time will do; else stay inside it (a late stop gets no later)
+        slack = need if not windows else (w[1] - first.begins[k] if w is not None else 0)
         room = min(room, absorbable + max(0, slack))
     if room < need or absorbable < need:
         return Schedule(False, "shift", *_fields(first))
