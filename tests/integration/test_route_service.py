@@ -76,9 +76,13 @@ async def test_solves_a_problem(server: Server) -> None:
     assert headers["X-Time-Limit-Seconds"] == "1"  # the problem asked for 1 s
 
 
-async def test_windows_and_shifts_answer_with_etas_and_reasons(server: Server) -> None:
+async def test_windows_shifts_and_breaks_answer_with_etas_and_reasons(server: Server) -> None:
     doc = timed_problem(14, 2, seed=6, capacity=20)  # the warm pool's size
     doc["stops"][3]["timeWindows"] = [{"start": 0, "end": 5}]  # nobody is there within 5 s
+    start = doc["couriers"][0]["shift"]["start"]
+    doc["couriers"][0]["breaks"] = [
+        {"start": start + 1800, "end": start + 3600, "durationSeconds": 900}
+    ]
     status, _, sol = await post(server.url, doc)
     assert status == 200, sol
     assert check(doc, sol) == []

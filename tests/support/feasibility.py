@@ -115,7 +115,7 @@ def check_committed(problem: dict[str, Any], solution: dict[str, Any]) -> list[s
 
 def is_timed(problem: dict[str, Any]) -> bool:
     return any(s.get("timeWindows") for s in problem["stops"]) or any(
-        "shift" in c or "maxRouteSeconds" in c for c in problem["couriers"]
+        "shift" in c or "maxRouteSeconds" in c or c.get("breaks") for c in problem["couriers"]
     )
 
 
@@ -165,14 +165,35 @@ def check_times(problem: dict[str, Any], clock: Clock, route: dict[str, Any]) ->
     start = clock.seconds(route["start"])
     if start < shift_start - 1:
         errors.append(f"courier {cid} leaves at {start}, before its shift starts ({shift_start})")
-    t = start + clock.travel(courier, origin)
-    here: dict[str, float] = origin
+    taken = sorted(
+        (clock.seconds(b["start"]), clock.seconds(b["end"])) for b in route.get("breaks", [])
+    )
+    pending = list(taken)
+
+    def leg(leave: float, drive: float, reached: float, tol: float) -> float:
+        """When the courier is ready at the leg's end: the drive pauses for the breaks the
+        answer places in this leg (those starting before it is ready there)."""
+        inside = [b for b in pending if b[0] < reached + tol]
+        del pending[: len(inside)]
+        for b_start, _ in inside:
+            if b_start < leave - tol:
+                errors.append(f"courier {cid}: break at {b_start} overlaps a service")
+        paused = sum(b - a for a, b in inside)
+        return max([leave + drive + paused] + [b for _, b in inside])
+
+    t = start
+    here: dict[str, float] = courier
     load = 0
     for k, visit in enumerate(visits):
         tol = 2.0 + k  # one second of rounding per leg
         stop = stops[visit["stopId"]]
-        t += clock.travel(here, stop)
+        drive = (
+            clock.travel(here, stop)
+            if k
+            else clock.travel(here, origin) + clock.travel(origin, stop)
+        )
         arrival = clock.seconds(visit["arrival"])
+        t = leg(t, drive, arrival, tol)
         if abs(arrival - t) > tol:
             errors.append(
                 f"courier {cid}: arrival at {visit['stopId']} {arrival}, recomputed {t:.0f}"
@@ -202,8 +223,10 @@ def check_times(problem: dict[str, Any], clock: Clock, route: dict[str, Any]) ->
                 f"courier {cid}: loadAfter at {visit['stopId']} {visit['loadAfter']}, recomputed {load}"
             )
         here = stop
-    if back and visits:
-        t += clock.travel(here, origin)
+    if visits:
+        reported_end = clock.seconds(route["end"])
+        t = leg(t, clock.travel(here, origin) if back else 0.0, reported_end, 2.0 + len(visits))
+    errors += check_breaks(clock, courier, cid, start, clock.seconds(route["end"]), taken)
     end = clock.seconds(route["end"])
     tol = 2.0 + len(visits)
     if abs(end - t) > tol:
@@ -215,6 +238,34 @@ def check_times(problem: dict[str, Any], clock: Clock, route: dict[str, Any]) ->
         errors.append(f"courier {cid} route lasts {end - start:.0f} s > maxRouteSeconds {limit}")
     if abs(route["durationSeconds"] - (end - start)) > tol:
         errors.append(f"courier {cid}: durationSeconds {route['durationSeconds']} != end - start")
+    return errors
+
+
+def check_breaks(
+    clock: Clock,
+    courier: dict[str, Any],
+    cid: str,
+    start: float,
+    end: float,
+    taken: list[tuple[float, float]],
+) -> list[str]:
+    """Every break owed (the route still runs at its latest start, and it could not be over
+    before the courier left) is taken inside its window and for its whole length."""
+    errors: list[str] = []
+    left = list(taken)
+    for b in courier.get("breaks", []):
+        earliest = max(0.0, clock.seconds(b["start"]))
+        latest, length = clock.seconds(b["end"]), b["durationSeconds"]
+        owed = latest >= start and earliest + length > start and latest < end
+        match = [
+            x for x in left if earliest - 2 <= x[0] <= latest + 2 and x[1] - x[0] >= length - 1
+        ]
+        if match:
+            left.remove(match[0])
+        elif owed:
+            errors.append(f"courier {cid} owes a break {b} but takes none in its window")
+    if left:
+        errors.append(f"courier {cid} takes breaks {left} it does not have")
     return errors
 
 

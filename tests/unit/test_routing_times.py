@@ -340,3 +340,62 @@ def test_a_stop_no_courier_has_a_path_to_is_unreachable() -> None:
     cut[inst.start(0), 1] = UNREACHABLE  # e.g. a matrix null from the courier's side
     inst = dataclasses.replace(inst, travel_time=cut)
     assert unassigned_reasons(inst, [[0]]) == {1: "unreachable"}
+
+
+def break_problem() -> dict[str, Any]:
+    """Two stops with late windows: the courier's route runs through its break's window."""
+    doc = slot_problem()
+    doc["stops"][0]["timeWindows"] = [{"start": 0, "end": 900}]
+    doc["stops"][1]["timeWindows"] = [{"start": 2400, "end": 3000}]
+    doc["couriers"][0]["breaks"] = [{"start": 1200, "end": 1500, "durationSeconds": 1800}]
+    return doc
+
+
+def test_a_break_owed_during_the_route_is_taken_and_delays_what_follows() -> None:
+    doc = break_problem()
+    sol = answer(doc)
+    assert sol["unassigned"] == []
+    (route,) = sol["routes"]
+    (taken,) = route["breaks"]
+    assert 1200 <= taken["start"] <= 1500 and taken["end"] - taken["start"] == 1800
+    slot = next(v for v in route["visits"] if v["stopId"] == "slot")
+    assert slot["arrival"] >= taken["end"]  # the break came first: the slot waits for it
+    assert check(doc, sol) == []
+    missing = copy.deepcopy(sol)
+    missing["routes"][0]["breaks"] = []
+    assert any("owes a break" in e for e in check(doc, missing))
+
+
+def test_a_break_that_no_plan_can_fit_leaves_the_stop_unassigned_with_reason_shift() -> None:
+    doc = break_problem()
+    doc["couriers"][0]["breaks"][0]["durationSeconds"] = 3000  # ends after the slot closes
+    sol = answer(doc)
+    assert sol["unassignedReasons"] == [{"stopId": "slot", "reason": "shift"}]
+    assert check(doc, sol) == []
+
+
+def test_breaks_go_to_ortools_only_and_its_plans_keep_them() -> None:
+    doc = timed_problem(30, 3, seed=5, capacity=30)
+    for c in doc["couriers"]:
+        start = c["shift"]["start"]
+        c["breaks"] = [{"start": start + 5400, "end": start + 9000, "durationSeconds": 1800}]
+    inst = from_problem(Problem.model_validate(doc), 0.8)
+    assert not pyvrp_model.expressible(inst)
+    assert {c.engine for c in default_configs(inst, 2)} == {"ortools"}
+    found: list[Routes] = []
+    ENGINES["ortools"](inst, EngineConfig("ortools"), found.append, 0.8)
+    assert found and all(score(inst, r).feasible for r in found)  # OR-Tools and ours agree
+    sol = to_solution(
+        inst, found[-1], engine="ortools", status="SUCCESS", wall=0.0, solutions=1, partial=False
+    ).model_dump(mode="json", by_alias=True)
+    assert check(doc, sol) == []
+    assert any(r["breaks"] for r in sol["routes"])
+
+
+def test_exact_with_a_break_is_the_brute_force_optimum() -> None:
+    doc = timed_problem(5, 2, seed=3, capacity=6)
+    for c in doc["couriers"]:
+        c["breaks"] = [{"start": 600, "end": 1800, "durationSeconds": 900}]
+    inst = from_problem(Problem.model_validate(doc))
+    assert exact.small_enough(inst)
+    assert score(inst, exact.solve(inst)).cost == pytest.approx(brute_force(inst), rel=1e-12)

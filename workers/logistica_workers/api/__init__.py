@@ -5,6 +5,7 @@ These models agree with the CRD schemas in ``crds/`` (a test feeds the same fixt
 
 from logistica_workers.api.common import API_GROUP, API_VERSION, ValidationFailure, describe_errors
 from logistica_workers.api.routing import (
+    Break,
     Courier,
     Location,
     Problem,
@@ -16,6 +17,7 @@ from logistica_workers.api.routing import (
     Solution,
     SolverInfo,
     Stop,
+    TakenBreak,
     TimeWindow,
     UnassignedReason,
     Visit,
@@ -31,6 +33,7 @@ from logistica_workers.api.webhook_source import (
 __all__ = [
     "API_GROUP",
     "API_VERSION",
+    "Break",
     "Courier",
     "HmacSpec",
     "IdempotencyKey",
@@ -46,6 +49,7 @@ __all__ = [
     "Solution",
     "SolverInfo",
     "Stop",
+    "TakenBreak",
     "TimeWindow",
     "UnassignedReason",
     "ValidationFailure",

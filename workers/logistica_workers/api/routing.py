@@ -18,6 +18,7 @@ ObjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=OBJECT_ID)]
 MAX_STOPS_INLINE = 2000  # CRD limit for spec.problem; larger problems use problemFrom
 MAX_COURIERS_INLINE = 200
 MAX_WINDOWS = 16  # time windows per stop
+MAX_BREAKS = 4  # breaks per courier
 ORIGIN = "Pickup point (depot); every courier drives here and loads first."
 
 
@@ -72,7 +73,27 @@ class Shift(ApiModel):
         return self
 
 
-def _check_windows(windows: list[TimeWindow]) -> list[TimeWindow]:
+class Break(ApiModel):
+    start: Annotated[
+        TimeValue, Field(description=f"Earliest start of the break: {TIME_DESCRIPTION}.")
+    ]
+    end: Annotated[
+        TimeValue,
+        Field(description=f"Latest start of the break (not before start): {TIME_DESCRIPTION}."),
+    ]
+    duration_seconds: Annotated[
+        int,
+        Field(ge=1, le=86400, strict=True, description="Length of the break, seconds (1-86400)."),
+    ]
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Break:
+        if _ordered(self.start, self.end) is False:
+            raise ValueError(f"end is before its start ({self.end!r} < {self.start!r})")
+        return self
+
+
+def _check_windows(windows: list[Any]) -> list[Any]:
     for i in range(1, len(windows)):
         if _ordered(windows[i - 1].end, windows[i].start) is False:
             raise ValueError(
@@ -180,6 +201,20 @@ class Courier(ApiModel):
             "the route's end, waiting included. Absent: no limit."
         ),
     ] = None
+    breaks: Annotated[
+        list[Break],
+        Field(
+            max_length=MAX_BREAKS,
+            description="Breaks the courier takes where it is, between two services (while "
+            "driving or waiting, never during a service): 0-4, sorted, not overlapping. A "
+            "break is owed when the route is still running at its latest start. Default none.",
+        ),
+    ] = []
+
+    @field_validator("breaks")
+    @classmethod
+    def _breaks_in_order(cls, breaks: list[Break]) -> list[Break]:
+        return _check_windows(breaks)
 
 
 class RoutingOptions(ApiModel):
@@ -262,9 +297,10 @@ def check_times(start_time: str | None, stops: list[Stop], couriers: list[Courie
     for i, c in enumerate(couriers):
         if c.shift is not None:
             spans.append((f"couriers[{i}].shift", [(c.shift.start, c.shift.end)]))
+        spans.append((f"couriers[{i}].breaks", [(b.start, b.end) for b in c.breaks]))
     for path, pairs in spans:
         for j, (start, end) in enumerate(pairs):
-            where = f"{path}[{j}]" if path.endswith("timeWindows") else path
+            where = f"{path}[{j}]" if path.endswith(("timeWindows", "breaks")) else path
             for name, value in (("start", start), ("end", end)):
                 if isinstance(value, str) and zero is None:
                     raise ValueError(
@@ -482,6 +518,11 @@ class Visit(ApiModel):
     load_after: Annotated[int, Field(description="Units delivered so far on this route.")]
 
 
+class TakenBreak(ApiModel):
+    start: Annotated[int | str, Field(description="When the break starts.")]
+    end: Annotated[int | str, Field(description="When it ends.")]
+
+
 class RouteResult(ApiModel):
     courier_id: str
     stops: list[str]
@@ -496,6 +537,9 @@ class RouteResult(ApiModel):
         Field(description="When the route ends: the last departure, or back at the origin."),
     ] = None
     visits: list[Visit] = []
+    breaks: Annotated[
+        list[TakenBreak], Field(description="The courier's breaks on this route, in order.")
+    ] = []
 
 
 class UnassignedReason(ApiModel):

@@ -13,7 +13,14 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from logistica_workers.api import RouteResult, Solution, SolverInfo, UnassignedReason, Visit
+from logistica_workers.api import (
+    RouteResult,
+    Solution,
+    SolverInfo,
+    TakenBreak,
+    UnassignedReason,
+    Visit,
+)
 from logistica_workers.api.times import render
 from logistica_workers.routing.instance import ARRIVAL_WEIGHT_M_PER_S, Instance
 from logistica_workers.routing.reasons import unassigned_reasons
@@ -105,6 +112,7 @@ def _route_result(inst: Instance, v: int, stops: list[int], rm: RouteMetrics) ->
         start=render(t.start, zero),
         end=render(t.end, zero),
         visits=visits,
+        breaks=[TakenBreak(start=render(a, zero), end=render(b, zero)) for a, b in t.breaks],
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from logistica_workers.api import Problem, times
-from logistica_workers.api.routing import Shift, time_zero
+from logistica_workers.api.routing import Break, Shift, time_zero
 from logistica_workers.routing.geo import euclidean_matrix, haversine_matrix
 
 IntArray = npt.NDArray[np.int64]
@@ -33,6 +33,7 @@ NEVER = OPEN_END + 1  # a window that has passed (before time zero): nobody can 
 UNREACHABLE = 10**7  # travel time (s) at or above which an arc has no path (a matrix null)
 
 Window = tuple[int, int]
+BreakSpec = tuple[int, int, int]  # earliest start, latest start, duration (seconds)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Instance:
     windows: tuple[tuple[Window, ...], ...] = ()  # per stop; () = any time
     shifts: tuple[Window, ...] = ()  # per vehicle; () = (0, OPEN_END) for every vehicle
     max_duration: tuple[int | None, ...] = ()  # per vehicle
+    breaks: tuple[tuple[BreakSpec, ...], ...] = ()  # per vehicle
     soft_windows: bool = False
     lateness_cost: float = 0.0  # metre-equivalents per second late (soft windows)
     zero: datetime | None = field(default=None, compare=False)
@@ -62,6 +64,7 @@ class Instance:
             any(self.windows)
             or any(s != (0, OPEN_END) for s in self.shifts)
             or any(d is not None for d in self.max_duration)
+            or any(self.breaks)
         )
 
     def windows_of(self, stop: int) -> tuple[Window, ...]:
@@ -69,6 +72,9 @@ class Instance:
 
     def shift(self, vehicle: int) -> Window:
         return self.shifts[vehicle] if self.shifts else (0, OPEN_END)
+
+    def breaks_of(self, vehicle: int) -> tuple[BreakSpec, ...]:
+        return self.breaks[vehicle] if self.breaks else ()
 
     def duration_limit(self, vehicle: int) -> int | None:
         return self.max_duration[vehicle] if self.max_duration else None
@@ -154,6 +160,7 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
         ),
         shifts=tuple(_shift(c.shift, zero) for c in problem.couriers),
         max_duration=tuple(c.max_route_seconds for c in problem.couriers),
+        breaks=tuple(_breaks(c.breaks, zero) for c in problem.couriers),
         soft_windows=opts.soft_time_windows,
         lateness_cost=opts.lateness_cost_per_second,
         zero=zero,
@@ -171,6 +178,16 @@ def _windows(spans: list[tuple[int | str, int | str]], zero: datetime | None) ->
         if b >= 0:
             out.append((max(0, a), b))
     return tuple(out) or ((NEVER, NEVER),)
+
+
+def _breaks(breaks: list[Break], zero: datetime | None) -> tuple[BreakSpec, ...]:
+    """Breaks in seconds from time zero; one whose latest start has passed is not owed."""
+    out = []
+    for b in breaks:
+        start, end = times.to_seconds(b.start, zero), times.to_seconds(b.end, zero)
+        if end >= 0:
+            out.append((max(0, start), end, b.duration_seconds))
+    return tuple(out)
 
 
 def _shift(shift: Shift | None, zero: datetime | None) -> Window:

@@ -8,7 +8,9 @@ Times live on the "time" dimension (cumul = service start, slack = waiting): a s
 are its cumul's range with the gaps between them removed; a shift bounds the courier's start
 and end cumuls; maxRouteSeconds is a span upper bound. Soft windows keep the range's start
 and gaps but price lateness after the last window as a soft upper bound - on a second
-dimension equal to "time", since "time" already carries the arrival term's soft bound.
+dimension equal to "time", since "time" already carries the arrival term's soft bound. Breaks
+are fixed-duration intervals of the vehicle that may not overlap a service (OR-Tools places
+them while driving or waiting, or before the start / after the end of the route).
 """
 
 from __future__ import annotations
@@ -110,6 +112,17 @@ class OrToolsModel:
             limit = inst.duration_limit(v)
             if limit is not None:
                 time_dim.SetSpanUpperBoundForVehicle(limit, v)
+        if any(inst.breaks):
+            service = inst.service if inst.service is not None else [0] * (inst.end + 1)
+            visit = [int(service[mgr.IndexToNode(i)]) for i in range(routing.Size())]
+            solver = routing.solver()
+            for v in range(inst.n_vehicles):
+                if inst.breaks_of(v):
+                    intervals = [
+                        solver.FixedDurationIntervalVar(a, b, d, False, f"break-{v}-{k}")
+                        for k, (a, b, d) in enumerate(inst.breaks_of(v))
+                    ]
+                    time_dim.SetBreakIntervalsOfVehicle(intervals, v, visit)
 
     def routes(self, assignment: Any | None = None) -> list[list[int]]:
         """Stop nodes per vehicle, of ``assignment`` or (in a solution callback) the current."""

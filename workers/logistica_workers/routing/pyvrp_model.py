@@ -7,8 +7,8 @@ per courier (heterogeneous capacities); every stop optional with a prize = its d
 metres. PyVRP has no arrival-time objective: the OR-Tools phase adds it (see engines.py).
 Times: one window per client (``tw_early``/``tw_late``, ``service_duration``), the shift as
 the vehicle type's ``tw_early``/``tw_late`` and ``maxRouteSeconds`` as its ``shift_duration``;
-durations are travel only. PyVRP cannot express several windows per stop or soft windows
-(``expressible``): the portfolio does not ask it then.
+durations are travel only. PyVRP cannot express several windows per stop, soft windows or
+breaks (``expressible``): the portfolio does not ask it then.
 CVRP: one depot, every client required, one vehicle type.
 """
 
@@ -36,7 +36,10 @@ def stop_prizes(inst: Instance) -> list[int]:
 
 
 def expressible(inst: Instance) -> bool:
-    """Whether PyVRP can take the instance: at most one window per stop, hard windows."""
+    """Whether PyVRP can take the instance: at most one window per stop, hard windows, no
+    breaks."""
+    if any(inst.breaks):
+        return False
     if not any(inst.windows):
         return True
     return not inst.soft_windows and all(len(w) <= 1 for w in inst.windows)

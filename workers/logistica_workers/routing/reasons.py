@@ -6,7 +6,7 @@
 - ``timeWindow``: no courier, even with only this stop, reaches it inside one of its windows
   (or every courier with room would reach it too late).
 - ``shift``: some courier reaches it in a window, but no courier can serve it and end its
-  route inside its shift and ``maxRouteSeconds`` - alone, or (with room for it) in this
+  route inside its shift and ``maxRouteSeconds`` (with its breaks) - alone, or (with room for it) in this
   plan, where the couriers' time is taken by higher-value stops.
 """
 
