@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from logistica_workers.api import Problem
-from logistica_workers.routing import exact, pyvrp_model
+from logistica_workers.routing import exact
 from logistica_workers.routing.engines import ENGINES, EngineConfig
 from logistica_workers.routing.evaluate import Routes, score, to_solution
 from logistica_workers.routing.instance import UNREACHABLE, from_problem
@@ -67,17 +67,28 @@ def test_every_engine_path_keeps_windows_and_shifts(engine: str, two_windows: bo
         assert all(r["visits"] for r in out["routes"])
 
 
-def test_pyvrp_is_not_asked_what_it_cannot_express() -> None:
-    one = from_problem(Problem.model_validate(timed_problem(200, 10, seed=1)))
-    assert pyvrp_model.expressible(one)
-    assert any(c.engine in ("pyvrp", "hybrid") for c in default_configs(one, 2))
-    for doc in (
-        timed_problem(200, 10, seed=1, two_windows=True),
-        timed_problem(200, 10, seed=1, softTimeWindows=True),
-    ):
-        inst = from_problem(Problem.model_validate(doc))
-        assert not pyvrp_model.expressible(inst)
-        assert {c.engine for c in default_configs(inst, 2)} == {"ortools"}
+@pytest.mark.parametrize("options", [{"twoWindows": True}, {"softTimeWindows": True}])
+def test_pyvrp_solves_a_restriction_whose_plans_are_ours(options: dict[str, Any]) -> None:
+    """Several windows: PyVRP gets each stop's longest; soft windows: PyVRP gets them hard.
+    Its plans are feasible for the full model, and hybrid's OR-Tools phase uses all of it."""
+    two = options.pop("twoWindows", False)
+    doc = timed_problem(30, 3, seed=12, capacity=25, two_windows=two, **options)
+    inst = from_problem(Problem.model_validate(doc), 0.6)
+    assert any(c.engine == "hybrid" for c in default_configs(inst, 2))
+    for engine in ("pyvrp", "hybrid"):
+        found: list[Routes] = []
+        ENGINES[engine](inst, EngineConfig(engine), found.append, 0.6)
+        assert found and all(score(inst, r).feasible for r in found)
+        sol = to_solution(
+            inst,
+            repair_drops(inst, found[-1]),
+            engine=engine,
+            status="SUCCESS",
+            wall=0.0,
+            solutions=1,
+            partial=False,
+        )
+        assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -374,19 +385,26 @@ def test_a_break_that_no_plan_can_fit_leaves_the_stop_unassigned_with_reason_shi
     assert check(doc, sol) == []
 
 
-def test_breaks_go_to_ortools_only_and_its_plans_keep_them() -> None:
+@pytest.mark.parametrize("engine", ["pyvrp", "hybrid", "ortools"])
+def test_every_engine_path_keeps_breaks(engine: str) -> None:
+    """OR-Tools models breaks; PyVRP plans without them and its routes lose the stops that
+    keep them from fitting their breaks (repair.make_feasible)."""
     doc = timed_problem(30, 3, seed=5, capacity=30)
     for c in doc["couriers"]:
         start = c["shift"]["start"]
         c["breaks"] = [{"start": start + 5400, "end": start + 9000, "durationSeconds": 1800}]
     inst = from_problem(Problem.model_validate(doc), 0.8)
-    assert not pyvrp_model.expressible(inst)
-    assert {c.engine for c in default_configs(inst, 2)} == {"ortools"}
     found: list[Routes] = []
-    ENGINES["ortools"](inst, EngineConfig("ortools"), found.append, 0.8)
-    assert found and all(score(inst, r).feasible for r in found)  # OR-Tools and ours agree
+    ENGINES[engine](inst, EngineConfig(engine), found.append, 0.8)
+    assert found and all(score(inst, r).feasible for r in found)  # every engine's and ours agree
     sol = to_solution(
-        inst, found[-1], engine="ortools", status="SUCCESS", wall=0.0, solutions=1, partial=False
+        inst,
+        repair_drops(inst, found[-1]),
+        engine=engine,
+        status="SUCCESS",
+        wall=0.0,
+        solutions=1,
+        partial=False,
     ).model_dump(mode="json", by_alias=True)
     assert check(doc, sol) == []
     assert any(r["breaks"] for r in sol["routes"])

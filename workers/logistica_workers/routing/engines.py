@@ -2,7 +2,8 @@
 the parent through ``report``; the parent keeps the best, so a killed engine loses nothing.
 
 - ``pyvrp``: PyVRP's iterated local search on our model without the arrival term
-  (pyvrp_model.py); its own construction, so every size gets a feasible plan.
+  (pyvrp_model.py); its own construction, so every size gets a feasible plan (with breaks,
+  which PyVRP cannot see, routes lose the stops that keep them from fitting their breaks).
 - ``hybrid``: PyVRP for a share of the budget (less if it converges), then OR-Tools
   warm-started from PyVRP's best routes optimises the full objective incl. the arrival term.
 - ``ortools``: OR-Tools alone from one of its constructions (kept for comparison).
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from logistica_workers.routing.evaluate import Routes
 from logistica_workers.routing.instance import Instance
+from logistica_workers.routing.repair import make_feasible
 
 Report = Callable[[Routes], None]
 
@@ -110,6 +112,12 @@ def run_pyvrp(
     from logistica_workers.routing import pyvrp_model
 
     data = pyvrp_model.build(inst)
+
+    def ours(routes: Routes) -> Routes:
+        """PyVRP solves a restriction of our model, except for breaks: it plans without them
+        and routes that cannot fit a break lose stops until they can."""
+        return make_feasible(inst, routes) if any(inst.breaks) else routes
+
     params = pyvrp_model.solve_params(inst)
     best: list[Routes] = []
 
@@ -119,14 +127,14 @@ def run_pyvrp(
 
         def on_best(self, sol: pyvrp.Solution) -> None:
             if sol.is_feasible():
-                best[:] = [pyvrp_model.routes_of(inst, sol)]
+                best[:] = [ours(pyvrp_model.routes_of(inst, sol))]
                 report(best[0])
 
     params.ils.callbacks = Callbacks()
     stop = _PyvrpStop(time_limit, inst.n_stops <= TINY_STOPS, patience(time_limit, inst.n_stops))
     result = pyvrp.solve(data, stop, seed=cfg.seed, collect_stats=False, params=params)
     if result.best.is_feasible():
-        routes = pyvrp_model.routes_of(inst, result.best)
+        routes = ours(pyvrp_model.routes_of(inst, result.best))
         if not best or routes != best[0]:
             report(routes)
         return routes

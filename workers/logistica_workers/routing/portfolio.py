@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from logistica_workers.api import Solution
-from logistica_workers.routing import exact, pyvrp_model
+from logistica_workers.routing import exact
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, StopFlag, patience
 from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
 from logistica_workers.routing.instance import Instance
@@ -52,15 +52,9 @@ class Progress:
 def default_configs(inst: Instance, workers: int | None = None) -> list[EngineConfig]:
     """The portfolio (benchmarks/routing, see the README). CVRP: two PyVRP seeds. Our model:
     PyVRP then OR-Tools with the arrival term; beside it, on small problems plain OR-Tools
-    (its own construction already weighs arrival times), on larger ones PyVRP's second seed.
-    What PyVRP cannot express (several windows per stop, soft windows): OR-Tools only."""
+    (its own construction already weighs arrival times), on larger ones PyVRP's second seed."""
     workers = workers or min(2, os.cpu_count() or 1)
-    if not pyvrp_model.expressible(inst):  # several windows per stop, or soft windows
-        configs = [
-            EngineConfig("ortools", "PARALLEL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH"),
-            EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH"),
-        ]
-    elif inst.kind == "cvrp":
+    if inst.kind == "cvrp":
         configs = [EngineConfig("pyvrp", seed=1), EngineConfig("pyvrp", seed=2)]
     elif inst.n_stops <= ORTOOLS_PEER_MAX_STOPS:
         configs = [

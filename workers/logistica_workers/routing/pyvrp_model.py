@@ -7,8 +7,11 @@ per courier (heterogeneous capacities); every stop optional with a prize = its d
 metres. PyVRP has no arrival-time objective: the OR-Tools phase adds it (see engines.py).
 Times: one window per client (``tw_early``/``tw_late``, ``service_duration``), the shift as
 the vehicle type's ``tw_early``/``tw_late`` and ``maxRouteSeconds`` as its ``shift_duration``;
-durations are travel only. PyVRP cannot express several windows per stop, soft windows or
-breaks (``expressible``): the portfolio does not ask it then.
+durations are travel only. Where PyVRP has less than our model it solves a restriction, whose
+plans are feasible for the full model: a stop with several windows gets its longest one, soft
+windows are hard (the OR-Tools phase of ``hybrid`` then uses every window and prices lateness).
+Breaks it cannot express: it plans without them, and ``engines.run_pyvrp`` removes stops
+from routes that cannot then fit their breaks (``repair.make_feasible``).
 CVRP: one depot, every client required, one vehicle type.
 """
 
@@ -35,16 +38,6 @@ def stop_prizes(inst: Instance) -> list[int]:
     return [int((1 + inst.priority[i]) * unit) for i in range(n)]
 
 
-def expressible(inst: Instance) -> bool:
-    """Whether PyVRP can take the instance: at most one window per stop, hard windows, no
-    breaks."""
-    if any(inst.breaks):
-        return False
-    if not any(inst.windows):
-        return True
-    return not inst.soft_windows and all(len(w) <= 1 for w in inst.windows)
-
-
 def _durations(inst: Instance) -> npt.NDArray[np.int64]:
     """Travel-only seconds (our travel times include the from-node's service)."""
     n, m = inst.n_stops, inst.n_vehicles
@@ -63,7 +56,7 @@ def _client(inst: Instance, i: int, prize: int) -> pyvrp.Client:
     import pyvrp
 
     windows = inst.windows_of(i)
-    early, late = windows[0] if windows else (0, OPEN_END)
+    early, late = max(windows, key=lambda w: w[1] - w[0]) if windows else (0, OPEN_END)
     service = int(inst.service[i]) if inst.service is not None else 0
     return pyvrp.Client(
         i,

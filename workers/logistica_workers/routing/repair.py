@@ -54,6 +54,23 @@ def _timed_insert(inst: Instance, routes: Routes, fits: list[int], stop: int) ->
     return False
 
 
+def make_feasible(inst: Instance, routes: Routes) -> Routes:
+    """Drop stops from routes whose schedule is infeasible (e.g. a plan made without the
+    couriers' breaks) until each is feasible: the lowest-priority stop whose removal makes the
+    route feasible, else the one whose removal ends the route earliest."""
+    out = []
+    for v, route in enumerate(routes):
+        route = list(route)
+        while route and not schedule(inst, v, route).feasible:
+            options = []
+            for pos, s in enumerate(route):
+                times = schedule(inst, v, route[:pos] + route[pos + 1 :])
+                options.append((not times.feasible, int(inst.priority[s]), times.end, pos))
+            route.pop(min(options)[3])
+        out.append(route)
+    return out
+
+
 def repair_drops(inst: Instance, routes: Routes) -> Routes:
     if inst.kind != "logistics":
         return routes
