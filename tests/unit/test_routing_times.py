@@ -417,3 +417,17 @@ def test_exact_with_a_break_is_the_brute_force_optimum() -> None:
     inst = from_problem(Problem.model_validate(doc))
     assert exact.small_enough(inst)
     assert score(inst, exact.solve(inst)).cost == pytest.approx(brute_force(inst), rel=1e-12)
+
+
+def test_a_break_before_the_shift_is_not_owed_and_does_not_block_ortools() -> None:
+    doc = slot_problem()
+    doc["couriers"][0]["shift"] = {"start": 7200, "end": 9000}
+    doc["couriers"][0]["breaks"] = [{"start": 0, "end": 600, "durationSeconds": 10000}]
+    inst = from_problem(Problem.model_validate(doc), 0.5)
+    found: list[Routes] = []
+    assert ENGINES["ortools"](inst, EngineConfig("ortools"), found.append, 0.5) == "SUCCESS"
+    sol = to_solution(
+        inst, found[-1], engine="ortools", status="SUCCESS", wall=0.0, solutions=1, partial=False
+    ).model_dump(mode="json", by_alias=True)
+    assert sol["unassigned"] == [] and sol["routes"][0]["breaks"] == []
+    assert check(doc, sol) == []

@@ -117,10 +117,13 @@ class OrToolsModel:
             visit = [int(service[mgr.IndexToNode(i)]) for i in range(routing.Size())]
             solver = routing.solver()
             for v in range(inst.n_vehicles):
-                if inst.breaks_of(v):
+                # a break whose latest start is before the shift is never owed (and OR-Tools,
+                # which always places a break, might find no place for it)
+                owed = [b for b in inst.breaks_of(v) if b[1] >= inst.shift(v)[0]]
+                if owed:
                     intervals = [
                         solver.FixedDurationIntervalVar(a, b, d, False, f"break-{v}-{k}")
-                        for k, (a, b, d) in enumerate(inst.breaks_of(v))
+                        for k, (a, b, d) in enumerate(owed)
                     ]
                     time_dim.SetBreakIntervalsOfVehicle(intervals, v, visit)
 
