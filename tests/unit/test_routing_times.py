@@ -431,3 +431,23 @@ def test_a_break_before_the_shift_is_not_owed_and_does_not_block_ortools() -> No
     ).model_dump(mode="json", by_alias=True)
     assert sol["unassigned"] == [] and sol["routes"][0]["breaks"] == []
     assert check(doc, sol) == []
+
+
+def test_repair_puts_back_a_dropped_stop_only_where_its_window_holds() -> None:
+    doc = timed_problem(20, 2, seed=7, capacity=40)
+    inst = from_problem(Problem.model_validate(doc), 0.5)
+    found: list[Routes] = []
+    ENGINES["pyvrp"](inst, EngineConfig("pyvrp"), found.append, 0.5)
+    full = found[-1]
+    assert sum(map(len, full)) == 20
+    v = max(range(len(full)), key=lambda k: len(full[k]))
+    dropped = full[v][len(full[v]) // 2]
+    holed = [[s for s in r if s != dropped] for r in full]
+    repaired = repair_drops(inst, holed)
+    assert dropped in {s for r in repaired for s in r}
+    assert score(inst, repaired).feasible
+    # a stop whose window closed before anyone could get there stays out
+    late = copy.deepcopy(doc)
+    late["stops"][dropped]["timeWindows"] = [{"start": 0, "end": 1}]
+    inst = from_problem(Problem.model_validate(late), 0.5)
+    assert dropped not in {s for r in repair_drops(inst, holed) for s in r}

@@ -11,8 +11,10 @@ keep the route's schedule feasible are made (cheapest first, a bounded number of
 
 from __future__ import annotations
 
+import numpy as np
+
 from logistica_workers.routing.evaluate import Routes
-from logistica_workers.routing.instance import Instance
+from logistica_workers.routing.instance import Instance, IntArray
 from logistica_workers.routing.schedule import schedule
 
 TIMED_TRIES = 64  # insertions tried per dropped stop when times constrain the routes
@@ -31,27 +33,53 @@ def _insert_cost(inst: Instance, vehicle: int, route: list[int], stop: int) -> t
     return best
 
 
-def _insertions(inst: Instance, vehicle: int, route: list[int], stop: int) -> list[tuple[int, int]]:
-    """(extra metres, position) of every insertion of ``stop`` into ``route``, cheapest first."""
-    d = inst.distance
-    path = [inst.start(vehicle), *route, inst.end]
-    return sorted(
-        (int(d[path[p], stop]) + int(d[stop, path[p + 1]]) - int(d[path[p], path[p + 1]]), p)
-        for p in range(len(path) - 1)
-    )
+class _TimedInserter:
+    """Cheapest feasible insertions into timed routes: every (route, position) priced at once
+    with numpy, then the cheapest ``TIMED_TRIES`` checked against the timing rule."""
 
+    def __init__(self, inst: Instance, routes: Routes) -> None:
+        self.inst, self.routes = inst, routes
+        self.arcs: dict[int, tuple[IntArray, IntArray]] = {}
+        # no courier can start service at a stop before this (hard windows: hopeless after)
+        starts = [inst.start(v) for v in range(inst.n_vehicles)]
+        shift_start = np.array([inst.shift(v)[0] for v in range(inst.n_vehicles)])
+        self.earliest = (shift_start[:, None] + inst.travel_time[starts, : inst.n_stops]).min(0)
 
-def _timed_insert(inst: Instance, routes: Routes, fits: list[int], stop: int) -> bool:
-    """Insert ``stop`` where it is cheapest and the schedule stays feasible; False if nowhere."""
-    options = sorted(
-        (extra, pos, v) for v in fits for extra, pos in _insertions(inst, v, routes[v], stop)
-    )
-    for _, pos, v in options[:TIMED_TRIES]:
-        candidate = [*routes[v][:pos], stop, *routes[v][pos:]]
-        if schedule(inst, v, candidate).feasible:
-            routes[v] = candidate
-            return True
-    return False
+    def _arcs(self, v: int) -> tuple[IntArray, IntArray]:
+        if v not in self.arcs:
+            path = np.array([self.inst.start(v), *self.routes[v], self.inst.end], dtype=np.int64)
+            self.arcs[v] = (path[:-1], path[1:])
+        return self.arcs[v]
+
+    def hopeless(self, stop: int) -> bool:
+        windows = self.inst.windows_of(stop)
+        return (
+            bool(windows)
+            and not self.inst.soft_windows
+            and (int(self.earliest[stop]) > windows[-1][1])
+        )
+
+    def insert(self, fits: list[int], stop: int) -> int | None:
+        """The vehicle ``stop`` went into, or None if no checked insertion is feasible."""
+        if self.hopeless(stop):
+            return None
+        d = self.inst.distance
+        parts = [self._arcs(v) for v in fits]
+        prev = np.concatenate([a for a, _ in parts])
+        nxt = np.concatenate([b for _, b in parts])
+        owner = np.concatenate([np.full(len(a), v) for v, (a, _) in zip(fits, parts, strict=True)])
+        where = np.concatenate([np.arange(len(a)) for a, _ in parts])
+        extra = d[prev, stop] + d[stop, nxt] - d[prev, nxt]
+        k = min(TIMED_TRIES, len(extra))
+        best = np.argpartition(extra, k - 1)[:k]
+        for i in best[np.argsort(extra[best], kind="stable")]:
+            v, pos = int(owner[i]), int(where[i])
+            candidate = [*self.routes[v][:pos], stop, *self.routes[v][pos:]]
+            if schedule(self.inst, v, candidate).feasible:
+                self.routes[v] = candidate
+                self.arcs.pop(v, None)
+                return v
+        return None
 
 
 def make_feasible(inst: Instance, routes: Routes) -> Routes:
@@ -74,8 +102,8 @@ def make_feasible(inst: Instance, routes: Routes) -> Routes:
 def repair_drops(inst: Instance, routes: Routes) -> Routes:
     if inst.kind != "logistics":
         return routes
-    timed = inst.timed
     routes = [list(r) for r in routes]
+    inserter = _TimedInserter(inst, routes) if inst.timed else None
     n = inst.n_stops
     demand, priority = inst.demand, inst.priority
     load = [sum(int(demand[s]) for s in r) for r in routes]
@@ -85,9 +113,10 @@ def repair_drops(inst: Instance, routes: Routes) -> Routes:
         s = todo.pop(0)
         need = int(demand[s])
         fits = [v for v in range(inst.n_vehicles) if inst.capacity[v] - load[v] >= need]
-        if timed:
-            if fits and _timed_insert(inst, routes, fits, s):
-                load[next(v for v in fits if s in routes[v])] += need
+        if inserter is not None:
+            went = inserter.insert(fits, s) if fits else None
+            if went is not None:
+                load[went] += need
             continue  # swaps could break a schedule; the engines weigh priorities already
         if fits:
             options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
