@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from logistica_workers.routing.instance import UNREACHABLE, Instance
+import numpy as np
+
+from logistica_workers.routing.instance import NEVER, UNREACHABLE, Instance
 from logistica_workers.routing.schedule import schedule
 
 Routes = list[list[int]]
@@ -27,26 +29,33 @@ def _unreachable(inst: Instance, s: int) -> bool:
 def unassigned_reasons(inst: Instance, routes: Routes) -> dict[int, str]:
     served = {s for r in routes for s in r}
     loads = [sum(int(inst.demand[s]) for s in r) for r in routes]
+    starts = np.array([inst.start(v) for v in range(inst.n_vehicles)])
+    shift_start = np.array([inst.shift(v)[0] for v in range(inst.n_vehicles)])
+    capacity = np.array(inst.capacity)
     out: dict[int, str] = {}
     for s in range(inst.n_stops):
         if s in served:
             continue
         need = int(inst.demand[s])
-        able = [v for v in range(inst.n_vehicles) if inst.capacity[v] >= need]
+        able = np.flatnonzero(capacity >= need)
         if _unreachable(inst, s):
             out[s] = "unreachable"
             continue
-        if not able or not inst.timed:
+        if not able.size or not inst.timed:
             out[s] = "capacity"
             continue
-        alone = [schedule(inst, v, [s]) for v in able]
-        if all(t.reason == "timeWindow" for t in alone):
+        # when each able courier, going there first, would arrive
+        arrive = shift_start[able] + inst.travel_time[starts[able], s]
+        windows = inst.windows_of(s)
+        if windows and (
+            windows[0][0] >= NEVER or (not inst.soft_windows and arrive.min() > windows[-1][1])
+        ):
             out[s] = "timeWindow"
             continue
-        if not any(t.feasible for t in alone):
+        if not any(schedule(inst, int(v), [s]).feasible for v in able[np.argsort(arrive)]):
             out[s] = "shift"
             continue
-        room = [v for v in able if inst.capacity[v] - loads[v] >= need]
+        room = [int(v) for v in able if inst.capacity[v] - loads[v] >= need]
         # it fits a courier alone; in this plan those with room have no time left for it
         out[s] = "shift" if room else "capacity"
     return out
