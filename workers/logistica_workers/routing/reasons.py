@@ -2,12 +2,11 @@
 
 - ``unreachable``: no courier has a path to it (a matrix with no route).
 - ``capacity``: its demand exceeds every courier's capacity, or every courier that could
-  reach it in time is full in this plan.
-- ``timeWindow``: no courier, even with only this stop, reaches it inside one of its windows
-  (or every courier with room would reach it too late).
-- ``shift``: some courier reaches it in a window, but no courier can serve it and end its
-  route inside its shift and ``maxRouteSeconds`` (with its breaks) - alone, or (with room for it) in this
-  plan, where the couriers' time is taken by higher-value stops.
+  serve it is full in this plan (problems without times: always this).
+- ``timeWindow``: no courier, going there first, arrives before its last window ends.
+- ``shift``: some courier arrives in a window, but none can serve it and still end inside its
+  shift and ``maxRouteSeconds`` with its breaks - alone, or (with room for it) in this plan,
+  whose time went to higher-value stops.
 """
 
 from __future__ import annotations
