@@ -451,3 +451,17 @@ def test_repair_puts_back_a_dropped_stop_only_where_its_window_holds() -> None:
     late["stops"][dropped]["timeWindows"] = [{"start": 0, "end": 1}]
     inst = from_problem(Problem.model_validate(late), 0.5)
     assert dropped not in {s for r in repair_drops(inst, holed) for s in r}
+
+
+def test_everything_at_once_through_the_portfolio() -> None:
+    """150 stops, two windows on some, shifts, breaks on half the couriers, route limits."""
+    doc = timed_problem(150, 10, seed=31, capacity=20, two_windows=True)
+    for k, c in enumerate(doc["couriers"]):
+        start = c["shift"]["start"]
+        c["maxRouteSeconds"] = 5 * 3600
+        if k % 2 == 0:
+            c["breaks"] = [{"start": start + 7200, "end": start + 10800, "durationSeconds": 1800}]
+    sol = answer(doc, 1.5)
+    assert check(doc, sol) == []
+    assert sum(len(r["stops"]) for r in sol["routes"]) > 100
+    assert any(r["breaks"] for r in sol["routes"])
