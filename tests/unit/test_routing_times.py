@@ -465,3 +465,16 @@ def test_everything_at_once_through_the_portfolio() -> None:
     assert check(doc, sol) == []
     assert sum(len(r["stops"]) for r in sol["routes"]) > 100
     assert any(r["breaks"] for r in sol["routes"])
+
+
+@pytest.mark.parametrize("engine", ["ortools", "hybrid"])
+def test_a_stop_weeks_ahead_is_served_not_dropped(engine: str) -> None:
+    """Arrival terms count from time zero: a window 20 days out must still be worth
+    serving (the drop penalty covers the whole horizon)."""
+    doc = slot_problem()
+    doc["stops"][1]["timeWindows"] = [{"start": 20 * 86400, "end": 20 * 86400 + 3600}]
+    doc["stops"][1]["priority"] = 100
+    inst = from_problem(Problem.model_validate(doc), 0.5)
+    found: list[Routes] = []
+    ENGINES[engine](inst, EngineConfig(engine), found.append, 0.5)
+    assert score(inst, found[-1]).dropped == 0

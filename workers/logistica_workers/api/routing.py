@@ -258,10 +258,10 @@ class RoutingOptions(ApiModel):
         float,
         Field(
             ge=0,
-            le=1_000_000,
+            le=1000,
             allow_inf_nan=False,
             description="With softTimeWindows: objective cost of one second late, in metres "
-            "of driving (0-1000000). Default 10.",
+            "of driving (0-1000). Default 10.",
         ),
     ] = 10.0
 

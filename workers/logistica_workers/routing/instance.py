@@ -98,6 +98,16 @@ class Instance:
         """Per stop: larger than any routing cost, growing with priority (low dropped first)."""
         n = self.n_stops
         bound = COST_SCALE * (n + 1) * (int(self.distance.max()) + int(self.travel_time.max()) + 1)
+        if self.timed:
+            # times count from time zero: serving a stop late in the horizon must still cost
+            # less than dropping it (its own arrival and lateness terms, and the delay of the
+            # stops after it); linear in n, so the sum of all penalties fits in an int64
+            tt = self.travel_time
+            longest = int(tt[tt < UNREACHABLE].max())
+            per_second = 100 + math.ceil(self.lateness_cost * COST_SCALE)
+            latest = max([w[1] for ws in self.windows for w in ws if w[1] < NEVER], default=0)
+            latest = max(latest, *(s[0] for s in self.shifts), 0) + (n + 1) * longest
+            bound += per_second * (latest + 2 * (n + 1) * longest)
         return (1 + self.priority[:n]) * bound
 
 
