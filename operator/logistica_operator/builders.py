@@ -18,6 +18,7 @@ from logistica_workers.api.ingest_config import IngestSource, sources_to_json
 
 SECRET_MOUNT = "/etc/logistica/secrets"
 PROBLEM_MOUNT = "/etc/logistica/problem"
+MATRIX_MOUNT = "/etc/logistica/matrix"
 
 RESTRICTED_POD: dict[str, Any] = {
     "runAsNonRoot": True,
@@ -226,6 +227,11 @@ def solver_job(
         env.append({"name": "LOGISTICA_PROBLEM_FILE", "value": f"{PROBLEM_MOUNT}/{ref.key}"})
         mounts.append({"name": "problem", "mountPath": PROBLEM_MOUNT, "readOnly": True})
         volumes.append({"name": "problem", "configMap": {"name": ref.name}})
+    if spec.matrix_from is not None:
+        mref = spec.matrix_from.config_map_key_ref
+        env.append({"name": "LOGISTICA_MATRIX_FILE", "value": f"{MATRIX_MOUNT}/{mref.key}"})
+        mounts.append({"name": "matrix", "mountPath": MATRIX_MOUNT, "readOnly": True})
+        volumes.append({"name": "matrix", "configMap": {"name": mref.name}})
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -22,6 +22,7 @@ from logistica_operator.config import OperatorConfig
 from logistica_workers.api import (
     API_GROUP,
     API_VERSION,
+    Matrix,
     Problem,
     RoutingJobSpec,
     describe_errors,
@@ -94,7 +95,34 @@ def _accepted(status: kopf.Status | dict[str, Any]) -> bool:
 
 
 async def _problem(spec: RoutingJobSpec, namespace: str) -> tuple[Problem | None, str, str]:
-    """The problem, or None with (reason, message) when it cannot be had (yet)."""
+    """The problem (with its matrixFrom matrix), or None with (reason, message) when it
+    cannot be had (yet)."""
+    problem, reason, message = await _problem_only(spec, namespace)
+    if problem is None or spec.matrix_from is None:
+        return problem, reason, message
+    ref = spec.matrix_from.config_map_key_ref
+    if problem.matrix is not None:
+        return None, "InvalidMatrix", "spec.matrixFrom is set and the problem has a matrix too"
+    cm = await kube.get("v1", "ConfigMap", ref.name, namespace)
+    if cm is None:
+        return None, "ConfigMapNotFound", f"ConfigMap {ref.name} (matrixFrom) does not exist"
+    text = (cm.get("data") or {}).get(ref.key)
+    if text is None:
+        return None, "KeyNotFound", f"ConfigMap {ref.name} has no key {ref.key} (matrixFrom)"
+    where = f"{ref.name}/{ref.key}"
+    try:
+        matrix = Matrix.model_validate(json.loads(text))
+    except json.JSONDecodeError as exc:
+        return None, "InvalidMatrix", f"{where} is not JSON: {exc}"
+    except ValidationError as exc:
+        return None, "InvalidMatrix", f"{where}: {describe_errors(exc, prefix='matrix')}"
+    try:
+        return problem.with_matrix(matrix), reason, f"{message}, matrix {where}"
+    except ValueError as exc:
+        return None, "InvalidMatrix", f"{where}: {exc}"
+
+
+async def _problem_only(spec: RoutingJobSpec, namespace: str) -> tuple[Problem | None, str, str]:
     inline = spec.inline_problem()
     if inline is not None:
         return inline, "Inline", "spec.problem"
@@ -144,7 +172,7 @@ async def accept(
         )
         return
     problem, reason, message = await _problem(parsed, namespace)
-    if problem is None and reason == "InvalidProblem":
+    if problem is None and reason in {"InvalidProblem", "InvalidMatrix"}:
         patch.status.update(
             phase="Failed",
             message=message,

@@ -2,11 +2,13 @@
 
 Checks: known couriers, one route each; every stop served at most once and either served or
 unassigned; loads recomputed and within capacity; distances recomputed with an independent
-haversine; drops only when capacity is short; lower priority dropped first. With times (windows,
-shifts, maxRouteSeconds): every ETA recomputed from the route (haversine / speed, service times,
-waiting for the first window not yet ended) and compared with the answer's; hard windows, shift
-ends and route limits respected; each unassigned stop has a reason that holds. Re-planning: a
-courier's ``committed`` stops are on its route in their order.
+haversine, or summed from the problem's matrix (no unreachable arc used); drops only when
+capacity is short (or every place for the stop needs an unreachable arc); lower priority dropped
+first. With times (windows, shifts, maxRouteSeconds): every ETA recomputed from the route
+(haversine / speed or the matrix's durations, service times, waiting for the first window not yet
+ended) and compared with the answer's; hard windows, shift ends and route limits respected; each
+unassigned stop has a reason that holds. Re-planning: a courier's ``committed`` stops are on its
+route in their order.
 """
 
 from __future__ import annotations
@@ -27,13 +29,46 @@ def haversine_m(a: dict[str, float], b: dict[str, float]) -> float:
     return 2 * r * math.asin(math.sqrt(h))
 
 
+class Legs:
+    """Metres between the problem's locations (None = unreachable), by index in the order
+    origin, stops, couriers: the matrix's distances if given, else haversine."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        self.points = [problem["origin"], *problem["stops"], *problem["couriers"]]
+        matrix = problem.get("matrix") or {}
+        self.distances = matrix.get("distances")
+        self.durations = matrix.get("durations")
+
+    def __call__(self, a: int, b: int) -> float | None:
+        if a == b:
+            return 0.0
+        if self.durations is not None and self.durations[a][b] is None:
+            return None
+        if self.distances is not None:
+            d = self.distances[a][b]
+            return None if d is None else float(d)
+        return haversine_m(self.points[a], self.points[b])
+
+
+def _insertable(legs: Legs, path: list[int], stop: int) -> bool:
+    """Whether ``stop`` fits somewhere after the origin in ``path`` over reachable arcs."""
+    for pos in range(1, len(path)):
+        after = path[pos + 1] if pos + 1 < len(path) else None
+        if legs(path[pos], stop) is not None and (after is None or legs(stop, after) is not None):
+            return True
+    return False
+
+
 def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
     """Every violation found (empty when feasible)."""
     errors: list[str] = []
     stops = {s.get("id", str(i)): s for i, s in enumerate(problem["stops"])}
     couriers = {c["id"]: c for c in problem["couriers"]}
     back = bool((problem.get("options") or {}).get("returnToOrigin", False))
-    origin = problem["origin"]
+    legs = Legs(problem)
+    stop_at = {sid: 1 + i for i, sid in enumerate(stops)}
+    courier_at = {cid: 1 + len(stops) + k for k, cid in enumerate(couriers)}
+    paths: dict[str, list[int]] = {}
     seen: dict[str, str] = {}
     loads: dict[str, int] = {}
     used_couriers: set[str] = set()
@@ -60,11 +95,16 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
         if route.get("load") != load:
             errors.append(f"courier {cid} reports load {route.get('load')}, actual {load}")
         if route["stops"]:
-            path = [couriers[cid], origin] + [stops[s] for s in route["stops"] if s in stops]
+            nodes = [courier_at[cid], 0] + [stop_at[s] for s in route["stops"] if s in stops]
             if back:
-                path.append(origin)
-            dist = sum(haversine_m(a, b) for a, b in itertools.pairwise(path))
-            if abs(dist - route["distanceMeters"]) > 1.0 * len(path):
+                nodes.append(0)
+            paths[cid] = nodes
+            leg = [legs(a, b) for a, b in itertools.pairwise(nodes)]
+            if None in leg:
+                errors.append(f"courier {cid} drives an unreachable arc")
+                continue
+            dist = sum(x for x in leg if x is not None)
+            if abs(dist - route["distanceMeters"]) > 1.0 * len(nodes):
                 errors.append(f"courier {cid} distance {route['distanceMeters']} != {dist:.0f}")
     unassigned = solution["unassigned"]
     for sid in unassigned:
@@ -84,12 +124,26 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
     for sid in unassigned:
         d = int(stops[sid].get("demand", 1))
         spare = [c for c in couriers if couriers[c]["capacity"] - loads.get(c, 0) >= d]
+        if legs.distances is not None or legs.durations is not None:
+            spare = [
+                c
+                for c in spare
+                if _insertable(legs, paths.get(c, [courier_at[c], 0]), stop_at[sid])
+            ]
         if spare:
             errors.append(f"stop {sid} dropped although {spare[0]} has room for it")
         for served, cid in seen.items():
             s = stops[served]
             room = couriers[cid]["capacity"] - loads[cid] + int(s.get("demand", 1))
-            if stops[sid]["priority"] > s["priority"] and d <= room:
+            swappable = stops[sid]["priority"] > s["priority"] and d <= room
+            if swappable and cid in paths:  # over reachable arcs only
+                path = paths[cid]
+                at = path.index(stop_at[served])
+                nxt = path[at + 1] if at + 1 < len(path) else None
+                new_in = legs(path[at - 1], stop_at[sid])
+                new_out = 0.0 if nxt is None else legs(stop_at[sid], nxt)
+                swappable = new_in is not None and new_out is not None
+            if swappable:
                 errors.append(
                     f"stop {sid} (priority {stops[sid]['priority']}) dropped while "
                     f"{served} (priority {s['priority']}) is served in its place"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+import numpy as np
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from logistica_workers.api import times
 from logistica_workers.api.common import DNS_SUBDOMAIN, OBJECT_ID, ApiModel
@@ -19,6 +20,7 @@ MAX_STOPS_INLINE = 2000  # CRD limit for spec.problem; larger problems use probl
 MAX_COURIERS_INLINE = 200
 MAX_WINDOWS = 16  # time windows per stop
 MAX_BREAKS = 4  # breaks per courier
+MAX_MATRIX_LOCATIONS = 5001  # a user matrix is at most this square (25 M cells)
 ORIGIN = "Pickup point (depot); every courier drives here and loads first."
 
 
@@ -266,6 +268,77 @@ class RoutingOptions(ApiModel):
     ] = 10.0
 
 
+def _matrix_shape(rows: Any) -> Any:
+    """Cheap checks before pydantic parses every cell: a square list of lists, at most
+    MAX_MATRIX_LOCATIONS wide, of non-negative finite numbers or nulls (the first bad cell is
+    named). Cells that are not numbers are left to the type check, which names each."""
+    if not isinstance(rows, list):
+        return rows
+    size = len(rows)
+    if size > MAX_MATRIX_LOCATIONS:
+        raise ValueError(f"{size} rows exceed the limit of {MAX_MATRIX_LOCATIONS} locations")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise ValueError(f"row [{i}] is not a list")
+        if len(row) != size:
+            raise ValueError(f"row [{i}] has {len(row)} entries; the matrix is square ({size})")
+    if size == 0:
+        return rows
+    try:
+        values = np.array(rows, dtype=np.float64)  # null -> nan (unreachable)
+    except (TypeError, ValueError):
+        return rows  # not all numbers: the per-cell type check says which
+    bad = np.isinf(values) | (values < 0)
+    if bad.any():
+        i, j = (int(x) for x in np.argwhere(bad)[0])
+        raise ValueError(f"[{i}][{j}] is {rows[i][j]!r}: entries are finite, >= 0, or null")
+    return rows
+
+
+MatrixRows = Annotated[
+    list[list[Annotated[float, Field(strict=True)] | None]], BeforeValidator(_matrix_shape)
+]
+
+
+class Matrix(ApiModel):
+    """Road-network costs over [origin, stops..., couriers...]; null = unreachable."""
+
+    durations: Annotated[
+        MatrixRows | None,
+        Field(
+            description="Travel seconds (no service time) from row to column location, "
+            "locations in the order origin, stops, couriers; null = unreachable. "
+            "Absent: distance / speedKmh."
+        ),
+    ] = None
+    distances: Annotated[
+        MatrixRows | None,
+        Field(
+            description="Metres from row to column location, same order; null = unreachable. "
+            "Absent: haversine."
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Matrix:
+        if self.durations is None and self.distances is None:
+            raise ValueError("give durations, distances or both")
+        if (
+            self.durations is not None
+            and self.distances is not None
+            and len(self.durations) != len(self.distances)
+        ):
+            raise ValueError(
+                f"durations is {len(self.durations)} wide but distances "
+                f"{len(self.distances)}: both cover the same locations"
+            )
+        return self
+
+    def size(self) -> int:
+        rows = self.durations if self.durations is not None else self.distances
+        return len(rows or [])
+
+
 def _check_unique(items: list[Any], kind: str) -> list[Any]:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
@@ -336,6 +409,13 @@ class Problem(ApiModel):
     options: Annotated[RoutingOptions, Field(description="How the solver searches.")] = (
         RoutingOptions()
     )
+    matrix: Annotated[
+        Matrix | None,
+        Field(
+            description="Road-network travel costs (e.g. from `logistica matrix` and OSRM) "
+            "instead of haversine: square, 1 + stops + couriers wide."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _times_resolve(self) -> Problem:
@@ -351,6 +431,26 @@ class Problem(ApiModel):
     @classmethod
     def _unique_couriers(cls, couriers: list[Courier]) -> list[Courier]:
         return _check_unique(couriers, "couriers")
+
+    def _check_matrix(self, matrix: Matrix) -> None:
+        want = 1 + len(self.stops) + len(self.couriers)
+        if matrix.size() != want:
+            raise ValueError(
+                f"matrix is {matrix.size()} x {matrix.size()}; it must be {want} x {want} "
+                f"(origin + {len(self.stops)} stops + {len(self.couriers)} couriers)"
+            )
+
+    @model_validator(mode="after")
+    def _matrix_size(self) -> Problem:
+        if self.matrix is not None:
+            self._check_matrix(self.matrix)
+        return self
+
+    def with_matrix(self, matrix: Matrix) -> Problem:
+        """This problem with ``matrix`` (a RoutingJob's matrixFrom); ValueError if its size
+        does not fit."""
+        self._check_matrix(matrix)
+        return self.model_copy(update={"matrix": matrix})
 
     @model_validator(mode="after")
     def _default_ids(self) -> Problem:
@@ -444,6 +544,34 @@ class ProblemFrom(ApiModel):
     ]
 
 
+class MatrixKeyRef(ApiModel):
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=DNS_SUBDOMAIN,
+            description="Name of the ConfigMap, in the RoutingJob's namespace.",
+        ),
+    ]
+    key: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=r"^[-._a-zA-Z0-9]+$",
+            description="Key whose value is the matrix JSON, as a problem's matrix field "
+            "takes it ({durations, distances}, e.g. the output of `logistica matrix -o`).",
+        ),
+    ]
+
+
+class MatrixFrom(ApiModel):
+    config_map_key_ref: Annotated[
+        MatrixKeyRef, Field(description="The ConfigMap key that holds the matrix JSON.")
+    ]
+
+
 class RoutingJobSpec(ApiModel):
     problem: Annotated[
         InlineProblem | None,
@@ -458,6 +586,14 @@ class RoutingJobSpec(ApiModel):
             description="Read the problem JSON from a ConfigMap key instead (large inputs); "
             "the RoutingJob stays Pending until the key exists. Exactly one of problem and "
             "problemFrom. Immutable."
+        ),
+    ] = None
+    matrix_from: Annotated[
+        MatrixFrom | None,
+        Field(
+            description="Road-network travel costs from a ConfigMap key instead of haversine "
+            "(locations: origin, stops, couriers); the RoutingJob stays Pending until the key "
+            "exists. A problemFrom problem may carry its matrix inline instead. Immutable."
         ),
     ] = None
     options: Annotated[

@@ -13,6 +13,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from logistica_workers.api import (
     RouteResult,
     Solution,
@@ -36,6 +38,42 @@ class Score:
     distance: float
     dropped: int
     feasible: bool = True
+
+
+def drop_blocked(inst: Instance, routes: Routes) -> Routes:
+    """``routes`` without the stops an engine reached through an unreachable arc (a user
+    matrix's null): each such stop is removed, and its successor checked again."""
+    if inst.blocked is None:
+        return routes
+    out: Routes = []
+    for v, stops in enumerate(routes):
+        kept: list[int] = []
+        prev = inst.start(v)
+        for s in stops:
+            if inst.arc_open(prev, s):
+                kept.append(s)
+                prev = s
+        while kept and not inst.arc_open(kept[-1], inst.end):
+            kept.pop()  # the way back to the origin is closed (returnToOrigin)
+        out.append(kept)
+    return out
+
+
+def unreachable_stops(inst: Instance) -> set[int]:
+    """Stops no courier can reach over open arcs (through the origin, then other stops)."""
+    n = inst.n_stops
+    if inst.blocked is None:
+        return set()
+    open_arcs = ~inst.blocked[:n, :n]
+    seen = np.zeros(n, dtype=bool)
+    for v in range(inst.n_vehicles):
+        seen |= ~inst.blocked[inst.start(v), :n]
+    frontier = seen.copy()
+    while frontier.any():
+        reach = open_arcs[frontier].any(axis=0) & ~seen
+        seen |= reach
+        frontier = reach
+    return {i for i in range(n) if not seen[i]}
 
 
 @dataclass(frozen=True)

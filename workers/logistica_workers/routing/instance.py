@@ -8,6 +8,10 @@ to the origin. An unused courier costs nothing.
 Times are integer seconds from the problem's time zero: per stop its time windows (service
 starts inside one; arriving early waits), per courier its shift (leaves its position at the
 start, the route ends by the end) and its longest route.
+
+A user matrix (``Problem.matrix``) replaces haversine / speed; its null cells are unreachable
+arcs: ``blocked`` marks them, they cost more than dropping any stop, OR-Tools never takes them
+and the portfolio removes any stop an engine reached through one (``drop_blocked``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from logistica_workers.api.routing import Break, Shift, time_zero
 from logistica_workers.routing.geo import euclidean_matrix, haversine_matrix
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
 
 # Objective weights (see README "The routing model").
 ARRIVAL_WEIGHT_M_PER_S = 1.0  # a priority-100 stop waiting 1 s costs as much as 1 m of driving
@@ -79,6 +85,8 @@ class Instance:
     def duration_limit(self, vehicle: int) -> int | None:
         return self.max_duration[vehicle] if self.max_duration else None
 
+    blocked: BoolArray | None = None  # N x N, True = unreachable arc (user matrix nulls)
+
     @property
     def n_stops(self) -> int:
         return len(self.stop_ids)
@@ -97,7 +105,8 @@ class Instance:
     def drop_penalty(self) -> IntArray:
         """Per stop: larger than any routing cost, growing with priority (low dropped first)."""
         n = self.n_stops
-        bound = COST_SCALE * (n + 1) * (int(self.distance.max()) + int(self.travel_time.max()) + 1)
+        bound = COST_SCALE * (n + 1) * (_max_open(self.distance, self.blocked) + 1)
+        bound += COST_SCALE * (n + 1) * _max_open(self.travel_time, self.blocked)
         if self.timed:
             # times count from time zero: serving a stop late in the horizon must still cost
             # less than dropping it (its own arrival and lateness terms, and the delay of the
@@ -110,50 +119,91 @@ class Instance:
             bound += per_second * (latest + 2 * (n + 1) * longest)
         return (1 + self.priority[:n]) * bound
 
+    def arc_open(self, a: int, b: int) -> bool:
+        return self.blocked is None or not bool(self.blocked[a, b])
+
+
+def _max_open(values: IntArray, blocked: BoolArray | None) -> int:
+    """The largest entry on an arc a route may use."""
+    if blocked is None or not blocked.any():
+        return int(values.max())
+    open_values = values[~blocked]
+    return int(open_values.max()) if open_values.size else 0
+
 
 def _assemble(
-    base: npt.NDArray[np.float64],
+    base: FloatArray,
+    base_time: FloatArray,
     n: int,
     m: int,
-    speed_mps: float,
     service: IntArray,
     return_to_origin: bool,
-) -> tuple[IntArray, IntArray]:
-    """``base`` is over [origin, stops..., couriers...]; returns distance and time matrices."""
+) -> tuple[IntArray, IntArray, BoolArray | None]:
+    """``base`` (metres) and ``base_time`` (seconds) are over [origin, stops..., couriers...],
+    NaN = unreachable; returns the node distance and time matrices and the blocked arcs."""
     size = n + m + 1
-    origin_to = base[0]
     dist = np.zeros((size, size), dtype=np.float64)
-    dist[:n, :n] = base[1 : n + 1, 1 : n + 1]
-    # start k -> stop j goes through the origin to load
-    dist[n : n + m, :n] = base[n + 1 :, 0][:, None] + origin_to[None, 1 : n + 1]
-    if return_to_origin:
-        dist[:n, n + m] = origin_to[1 : n + 1]
+    t = np.zeros((size, size), dtype=np.float64)
+    for out, b in ((dist, base), (t, base_time)):
+        origin_to = b[0]
+        out[:n, :n] = b[1 : n + 1, 1 : n + 1]
+        # start k -> stop j goes through the origin to load
+        out[n : n + m, :n] = b[n + 1 :, 0][:, None] + origin_to[None, 1 : n + 1]
+        if return_to_origin:
+            out[:n, n + m] = b[1 : n + 1, 0]
+        np.fill_diagonal(out, 0)
+    nan = np.isnan(dist) | np.isnan(t)
+    blocked: BoolArray | None = None
+    if nan.any():
+        blocked = nan
+        dist[nan] = 0  # placeholders: the real costs are set once the open maxima are known
+        t[nan] = 0
     dist_i = np.rint(dist).astype(np.int64)
-    t = np.rint(dist / speed_mps).astype(np.int64)
-    t[:n, :] += service[:n, None]  # service happens at the from-node
-    np.fill_diagonal(t, 0)
-    np.fill_diagonal(dist_i, 0)
-    return dist_i, t
+    t_i = np.rint(t).astype(np.int64)
+    t_i[:n, :] += service[:n, None]  # service happens at the from-node
+    np.fill_diagonal(t_i, 0)
+    if blocked is not None:
+        t_i[blocked] = UNREACHABLE  # the distance is set by from_problem (above any drop)
+    return dist_i, t_i, blocked
+
+
+def base_matrices(problem: Problem) -> tuple[FloatArray, FloatArray]:
+    """Metres and seconds over [origin, stops..., couriers...]: the problem's matrix where
+    given (null = NaN = unreachable), else haversine distance and distance / speed."""
+    speed_mps = problem.options.speed_kmh / 3.6
+    mx = problem.matrix
+    dist: FloatArray | None = None
+    if mx is not None and mx.distances is not None:
+        dist = np.array(mx.distances, dtype=np.float64)
+    if dist is None:
+        lat = np.array(
+            [problem.origin.lat]
+            + [s.lat for s in problem.stops]
+            + [c.lat for c in problem.couriers],
+            dtype=np.float64,
+        )
+        lng = np.array(
+            [problem.origin.lng]
+            + [s.lng for s in problem.stops]
+            + [c.lng for c in problem.couriers],
+            dtype=np.float64,
+        )
+        dist = haversine_matrix(lat, lng)
+    if mx is not None and mx.durations is not None:
+        return dist, np.array(mx.durations, dtype=np.float64)
+    return dist, dist / speed_mps
 
 
 def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
     n, m = len(problem.stops), len(problem.couriers)
-    lat = np.array(
-        [problem.origin.lat] + [s.lat for s in problem.stops] + [c.lat for c in problem.couriers],
-        dtype=np.float64,
-    )
-    lng = np.array(
-        [problem.origin.lng] + [s.lng for s in problem.stops] + [c.lng for c in problem.couriers],
-        dtype=np.float64,
-    )
-    base = haversine_matrix(lat, lng)
+    base, base_time = base_matrices(problem)
     service = np.zeros(n + m + 1, dtype=np.int64)
     service[:n] = [s.service_seconds for s in problem.stops]
     opts = problem.options
-    dist, t = _assemble(base, n, m, opts.speed_kmh / 3.6, service, opts.return_to_origin)
+    dist, t, blocked = _assemble(base, base_time, n, m, service, opts.return_to_origin)
     node_zero = [0] * (m + 1)
     zero = time_zero(problem.start_time)
-    return Instance(
+    inst = Instance(
         kind="logistics",
         stop_ids=problem.stop_ids(),
         courier_ids=[c.id for c in problem.couriers],
@@ -174,7 +224,11 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
         soft_windows=opts.soft_time_windows,
         lateness_cost=opts.lateness_cost_per_second,
         zero=zero,
+        blocked=blocked,
     )
+    if blocked is not None and n:  # dearer than dropping any stop: no search pays for one
+        inst.distance[blocked] = int(inst.drop_penalty().max()) + 1
+    return inst
 
 
 def _windows(spans: list[tuple[int | str, int | str]], zero: datetime | None) -> tuple[Window, ...]:
@@ -225,7 +279,7 @@ def cvrp_instance(
     full = np.hstack([full, np.repeat(full[:, :1], m, axis=1)])
     service = np.zeros(n + m + 1, dtype=np.int64)
     # at the depot: the start->stop arc is depot->stop (start==depot, depot->depot = 0)
-    dist, _ = _assemble(full, n, m, 1.0, service, True)
+    dist, _, _ = _assemble(full, full, n, m, service, True)
     return Instance(
         kind="cvrp",
         stop_ids=names,

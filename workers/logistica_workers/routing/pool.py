@@ -21,7 +21,7 @@ from multiprocessing.process import BaseProcess
 
 from logistica_workers.api import Solution
 from logistica_workers.routing.engines import ENGINES, TINY_STOPS, EngineConfig, StopFlag, patience
-from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
+from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.portfolio import (
     DEADLINE_SLACK_SECONDS,
@@ -231,6 +231,7 @@ class PooledSolve:
                 kind, payload = worker.conn.recv()
                 if kind == "solution":
                     self.solutions += 1
+                    payload = drop_blocked(inst, payload)
                     sc = score(inst, payload)
                     if sc.feasible and (self.best is None or sc.cost < self.best[0].cost):
                         self.best, last_gain = (sc, payload), time.monotonic()

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 from logistica_workers.api import Solution
 from logistica_workers.routing import exact
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, StopFlag, patience
-from logistica_workers.routing.evaluate import Routes, Score, score, to_solution
+from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import repair_drops
 
@@ -122,6 +122,7 @@ class Portfolio:
 
     def _consider(self, routes: Routes, engine: str, started: float) -> None:
         self.solutions += 1
+        routes = drop_blocked(self.inst, routes)
         sc = score(self.inst, routes)
         if not sc.feasible:
             return  # an engine's plan that breaks a window or shift is never the answer

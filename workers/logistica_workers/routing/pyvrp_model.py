@@ -34,7 +34,10 @@ def stop_prizes(inst: Instance) -> list[int]:
     """(1 + priority) x more than any stop's detour: a stop that fits is never dropped, and
     among drops the ratios of our drop penalties hold."""
     n = inst.n_stops
-    unit = 2 * int(inst.distance[: inst.end, :n].max()) + 1
+    d = inst.distance[: inst.end, :n]
+    if inst.blocked is not None:  # unreachable arcs cost more than any prize
+        d = np.where(inst.blocked[: inst.end, :n], 0, d)
+    unit = 2 * int(d.max()) + 1
     return [int((1 + inst.priority[i]) * unit) for i in range(n)]
 
 

@@ -19,14 +19,18 @@ from logistica_workers.routing.schedule import schedule
 
 TIMED_TRIES = 64  # insertions tried per dropped stop when times constrain the routes
 
+NO_PLACE = 1 << 62  # no insertion position: every one needs an unreachable arc
+
 
 def _insert_cost(inst: Instance, vehicle: int, route: list[int], stop: int) -> tuple[int, int]:
     """(extra metres, position) of the cheapest insertion of ``stop`` into ``route``."""
     d = inst.distance
     path = [inst.start(vehicle), *route, inst.end]
-    best = (1 << 62, 0)
+    best = (NO_PLACE, 0)
     for pos in range(len(path) - 1):
         a, b = path[pos], path[pos + 1]
+        if not (inst.arc_open(a, stop) and inst.arc_open(stop, b)):
+            continue
         extra = int(d[a, stop]) + int(d[stop, b]) - int(d[a, b])
         if extra < best[0]:
             best = (extra, pos)
@@ -70,9 +74,15 @@ class _TimedInserter:
         owner = np.concatenate([np.full(len(a), v) for v, (a, _) in zip(fits, parts, strict=True)])
         where = np.concatenate([np.arange(len(a)) for a, _ in parts])
         extra = d[prev, stop] + d[stop, nxt] - d[prev, nxt]
+        closed = np.zeros(len(extra), dtype=bool)
+        if self.inst.blocked is not None:  # never across an unreachable arc
+            closed = self.inst.blocked[prev, stop] | self.inst.blocked[stop, nxt]
+            extra = np.where(closed, NO_PLACE, extra)
         k = min(TIMED_TRIES, len(extra))
         best = np.argpartition(extra, k - 1)[:k]
         for i in best[np.argsort(extra[best], kind="stable")]:
+            if closed[i]:
+                break  # sorted: the rest are closed too
             v, pos = int(owner[i]), int(where[i])
             candidate = [*self.routes[v][:pos], stop, *self.routes[v][pos:]]
             if schedule(self.inst, v, candidate).feasible:
@@ -118,8 +128,9 @@ def repair_drops(inst: Instance, routes: Routes) -> Routes:
             if went is not None:
                 load[went] += need
             continue  # swaps could break a schedule; the engines weigh priorities already
-        if fits:
-            options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
+        options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
+        options = [o for o in options if o[0] < NO_PLACE]
+        if options:
             _, pos, v = min(options)
             routes[v].insert(pos, s)
             load[v] += need
@@ -129,6 +140,9 @@ def repair_drops(inst: Instance, routes: Routes) -> Routes:
             room = inst.capacity[v] - load[v]
             for pos, t in enumerate(r):
                 lower = priority[t] < priority[s] and room + int(demand[t]) >= need
+                if lower and inst.blocked is not None:
+                    path = [inst.start(v), *r, inst.end]
+                    lower = inst.arc_open(path[pos], s) and inst.arc_open(s, path[pos + 2])
                 if lower and (swap is None or int(priority[t]) < swap[0]):
                     swap = (int(priority[t]), v, pos)
         if swap is None:

@@ -1,7 +1,7 @@
 """``logistica solve --routingjob NAMESPACE/NAME``: the solver Job's process.
 
 Reads the RoutingJob (its problem inline, or the ConfigMap key the operator mounted at
-``$LOGISTICA_PROBLEM_FILE``), solves with progress written to ``status.progress`` (at most once
+``$LOGISTICA_PROBLEM_FILE``; a matrixFrom matrix at ``$LOGISTICA_MATRIX_FILE``), solves with progress written to ``status.progress`` (at most once
 a second), and writes the solution to ``status.result`` (and ``routing_results`` when
 ``$LOGISTICA_DATABASE_URL`` is set). SIGTERM (suspend, deadline, eviction) stops the search and
 the best solution so far is written with ``partial: true``.
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from logistica_workers.api import (
     API_GROUP,
     API_VERSION,
+    Matrix,
     Problem,
     RoutingJobSpec,
     Solution,
@@ -49,6 +50,27 @@ def _load_kube_config() -> None:
 
 
 def load_problem(spec: RoutingJobSpec) -> Problem:
+    problem = _load_problem(spec)
+    if spec.matrix_from is None:
+        return problem
+    if problem.matrix is not None:
+        raise RoutingJobError("spec.matrixFrom is set and the problem has a matrix too")
+    path = env_optional("LOGISTICA_MATRIX_FILE")
+    if not path:
+        raise RoutingJobError("spec.matrixFrom is set but LOGISTICA_MATRIX_FILE is not")
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise RoutingJobError(f"cannot read the matrix from {path}: {exc}") from None
+    try:
+        return problem.with_matrix(Matrix.model_validate(doc))
+    except ValidationError as exc:
+        raise RoutingJobError(f"{path}: {describe_errors(exc, prefix='matrix')}") from None
+    except ValueError as exc:
+        raise RoutingJobError(f"{path}: {exc}") from None
+
+
+def _load_problem(spec: RoutingJobSpec) -> Problem:
     inline = spec.inline_problem()
     if inline is not None:
         return inline
