@@ -103,6 +103,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.solve)
 
     p = sub.add_parser(
+        "matrix",
+        help="fill a problem's road matrix from your OSRM server's table service",
+        description="Ask an OSRM server (osrm-routed) for the durations and distances between "
+        "the problem's locations (origin, stops, couriers) and write the problem with its "
+        "matrix, or the matrix alone (for a RoutingJob's spec.matrixFrom).",
+    )
+    p.add_argument("file", type=Path, help="problem JSON")
+    p.add_argument("--osrm", required=True, metavar="URL", help="the server, e.g. http://osrm:5000")
+    p.add_argument("--profile", default="driving", help="OSRM profile in the URL (driving)")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=100,
+        help="most locations per request: the server's --max-table-size (100)",
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (30)")
+    p.add_argument("-o", "--output", type=Path, help="write the JSON here (default stdout)")
+    p.add_argument(
+        "--matrix-only",
+        action="store_true",
+        help="write only {durations, distances} (a matrixFrom ConfigMap value)",
+    )
+    p.set_defaults(handler=commands.matrix)
+
+    p = sub.add_parser(
         "events",
         help="serve GET /events: the committed events in order, with long-poll and consumers",
         description="Serve the event feed; `logistica events rewind` moves a consumer's offset.",

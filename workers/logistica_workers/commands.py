@@ -177,6 +177,12 @@ def solve(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def matrix(args: argparse.Namespace) -> int:
+    from logistica_workers.routing.matrix_cli import run
+
+    return run(args)
+
+
 def route(args: argparse.Namespace) -> int:
     from logistica_workers.routing.service import RouteSettings, run_route
 
