@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--routingjob", metavar="NAMESPACE/NAME", help="solve this RoutingJob")
     p.add_argument("--time-limit", type=float, help="seconds (overrides the problem's options)")
     p.add_argument("-o", "--output", type=Path, help="write the solution JSON here")
-    p.add_argument("--plot", type=Path, help="draw the routes to an .svg or .png file")
+    p.add_argument(
+        "--plot", type=Path, help="draw the routes: .svg/.png, or .html (a map on OSM tiles)"
+    )
     p.set_defaults(handler=commands.solve)
 
     p = sub.add_parser(

@@ -11,10 +11,19 @@ import matplotlib.pyplot as plt
 
 from logistica_workers.api import Problem, Solution
 
+PLOT_SUFFIXES = (".svg", ".png", ".html")
+
 
 def plot_solution(problem: Problem, solution: Solution, out: Path) -> None:
-    if out.suffix.lower() not in {".svg", ".png"}:
-        raise ValueError(f"--plot must end in .svg or .png, got {out.name!r}")
+    """SVG or PNG (matplotlib, coordinates only) or HTML (a Leaflet map on OSM tiles)."""
+    suffix = out.suffix.lower()
+    if suffix not in PLOT_SUFFIXES:
+        raise ValueError(f"--plot must end in .svg, .png or .html, got {out.name!r}")
+    if suffix == ".html":
+        from logistica_workers.routing.map_html import write_html
+
+        write_html(problem, solution, out)
+        return
     stops = {s.id or str(i): s for i, s in enumerate(problem.stops)}
     couriers = {c.id: c for c in problem.couriers}
     fig, ax = plt.subplots(figsize=(8, 8))

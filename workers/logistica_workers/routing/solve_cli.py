@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.file}: no such file")
     if args.time_limit is not None and not 0 < args.time_limit <= 3600:
         return _fail("--time-limit must be in (0, 3600] seconds")
+    if args.plot and args.plot.suffix.lower() not in (".svg", ".png", ".html"):
+        return _fail(f"--plot must end in .svg, .png or .html, got {args.plot.name!r}")
     stopping: list[Portfolio | None] = [None]  # SIGTERM before the search starts counts too
     requested = threading.Event()
 
