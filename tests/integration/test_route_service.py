@@ -133,6 +133,12 @@ async def test_time_limit_is_capped(server: Server) -> None:
             "couriers[0].maxRouteSeconds",
         ),
         (lambda d: d.update(startTime="2026-05-04 08:00"), 422, "startTime"),
+        (lambda d: d.update(matrix={"durations": [[0, -1], [0, 0]]}), 422, "matrix.durations"),
+        (
+            lambda d: d.update(matrix={"distances": [[0] * 5] * 4 + [[0, 0, "x", 0, 0]]}),
+            422,
+            "matrix.distances[4][2]",
+        ),
     ],
 )
 async def test_invalid_problems_name_the_field(
@@ -145,6 +151,27 @@ async def test_invalid_problems_name_the_field(
     assert field in reply["message"]
     if status == 422:
         assert any(e["field"] == field for e in reply["errors"])
+
+
+async def test_a_matrix_of_the_wrong_size_is_refused(server: Server) -> None:
+    doc = city_problem(3, 1, seed=2)
+    doc["matrix"] = {"distances": [[0.0] * 4 for _ in range(4)]}
+    got, _, reply = await post(server.url, doc)
+    assert got == 422
+    assert "matrix is 4 x 4; it must be 5 x 5" in reply["message"]
+
+
+async def test_a_road_matrix_is_what_the_service_routes_on(server: Server) -> None:
+    doc = city_problem(4, 1, seed=2)
+    size = 6
+    doc["matrix"] = {
+        "distances": [[0 if i == j else 1000.0 for j in range(size)] for i in range(size)]
+    }
+    status, _, sol = await post(server.url, doc)
+    assert status == 200, sol
+    assert check(doc, sol) == []  # distances summed from the matrix
+    # courier -> origin, then 4 stops at 1000 m each
+    assert sol["totalDistanceMeters"] == 5000
 
 
 async def test_bad_json_and_media_type(server: Server) -> None:
