@@ -25,7 +25,7 @@ from tests.e2e.operator_harness import OperatorProcess, custom, eventually, get_
 from tests.e2e.workloads import IMAGE, PodWatch, http, pod_diagnostics
 from tests.platform.kubeclient import api_client, install_crds
 from tests.platform.node import Node
-from tests.support.feasibility import check
+from tests.support.feasibility import check, haversine_m
 from tests.support.ingest import signed, source
 from tests.support.problems import city_problem
 
@@ -535,6 +535,49 @@ def test_problem_from_configmap_and_ttl_cleanup(env: Env) -> None:
         return False
 
     env.wait("deleted after its TTL", gone, 30)
+
+
+def test_matrix_from_waits_for_its_key_then_routes_on_the_matrix(env: Env) -> None:
+    """spec.matrixFrom: Pending (KeyNotFound) until the ConfigMap has the key; the solver Job
+    mounts it and routes on it: a null cell leaves its stop unassigned."""
+    doc = city_problem(8, 2, seed=61, capacity=20, time_limit=2)
+    size = 1 + 8 + 2
+    pts = [doc["origin"], *doc["stops"], *doc["couriers"]]
+    dist: list[list[float | None]] = [
+        [0.0 if i == j else round(1.4 * haversine_m(a, b), 1) for j, b in enumerate(pts)]
+        for i, a in enumerate(pts)
+    ]
+    for i in range(size):  # nothing reaches stop s5 (location 6)
+        if i != 6:
+            dist[i][6] = None
+    env.core.create_namespaced_config_map(NS, {"metadata": {"name": "roads"}, "data": {}})
+    env.create("routingjobs", rj("on-roads", doc, matrixFrom={
+        "configMapKeyRef": {"name": "roads", "key": "matrix.json"}
+    }))  # fmt: skip
+    obj = env.wait(
+        "Pending until the matrix key exists",
+        lambda: (
+            (o := env.get("routingjobs", "on-roads"))
+            and (condition(o, "Accepted") or {}).get("reason") == "KeyNotFound"
+            and o
+        ),
+    )
+    assert obj["status"]["phase"] == "Pending" and "matrix.json" in obj["status"]["message"]
+    env.core.patch_namespaced_config_map(
+        "roads", NS, {"data": {"matrix.json": json.dumps({"distances": dist})}}
+    )
+    obj = env.wait(
+        "Succeeded on the matrix",
+        lambda: (
+            (o := env.get("routingjobs", "on-roads"))
+            and o.get("status", {}).get("phase") == "Succeeded"
+            and o
+        ),
+        120,
+    )
+    result = obj["status"]["result"]
+    assert result["unassigned"] == ["s5"]
+    assert check({**doc, "matrix": {"distances": dist}}, result) == []
 
 
 def test_deleted_worker_pod_drains_under_signed_load(env: Env) -> None:
