@@ -7,8 +7,8 @@ capacity is short (or every place for the stop needs an unreachable arc); lower 
 first. With times (windows, shifts, maxRouteSeconds): every ETA recomputed from the route
 (haversine / speed or the matrix's durations, service times, waiting for the first window not yet
 ended) and compared with the answer's; hard windows, shift ends and route limits respected; each
-unassigned stop has a reason that holds. Re-planning: a courier's ``committed`` stops are on its
-route in their order.
+unassigned stop has a reason that holds. Re-planning: a courier's ``committed`` stops come first
+on its route, in their order, driven from its position; its room is reduced by its load on board.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Legs:
 
 def _insertable(legs: Legs, path: list[int], stop: int) -> bool:
     """Whether ``stop`` fits somewhere after the origin in ``path`` over reachable arcs."""
-    for pos in range(1, len(path)):
+    for pos in range(path.index(0), len(path)):
         after = path[pos + 1] if pos + 1 < len(path) else None
         if legs(path[pos], stop) is not None and (after is None or legs(stop, after) is not None):
             return True
@@ -69,6 +69,8 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
     stop_at = {sid: 1 + i for i, sid in enumerate(stops)}
     courier_at = {cid: 1 + len(stops) + k for k, cid in enumerate(couriers)}
     paths: dict[str, list[int]] = {}
+    room = {cid: c["capacity"] - int(c.get("load", 0)) for cid, c in couriers.items()}
+    committed = {sid for c in couriers.values() for sid in c.get("committed") or []}
     seen: dict[str, str] = {}
     loads: dict[str, int] = {}
     used_couriers: set[str] = set()
@@ -90,15 +92,20 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
             seen[sid] = cid
             load += int(stops[sid].get("demand", 1))
         loads[cid] = load
-        if load > couriers[cid]["capacity"]:
-            errors.append(f"courier {cid} load {load} > capacity {couriers[cid]['capacity']}")
+        if load > room[cid]:
+            errors.append(f"courier {cid} load {load} > room {room[cid]} (capacity - load)")
         if route.get("load") != load:
             errors.append(f"courier {cid} reports load {route.get('load')}, actual {load}")
+        promised = couriers[cid].get("committed") or []
+        if route["stops"][: len(promised)] != promised:
+            errors.append(f"courier {cid} does not start with its committed stops {promised}")
         if route["stops"]:
-            nodes = [courier_at[cid], 0] + [stop_at[s] for s in route["stops"] if s in stops]
+            known = [stop_at[s] for s in route["stops"] if s in stops]
+            first, rest = known[: len(promised)], known[len(promised) :]
+            nodes = [courier_at[cid], *first] + ([0, *rest] if rest or not first else [])
+            paths[cid] = nodes if 0 in nodes else [*nodes, 0]
             if back:
-                nodes.append(0)
-            paths[cid] = nodes
+                nodes = [*nodes, 0]
             leg = [legs(a, b) for a, b in itertools.pairwise(nodes)]
             if None in leg:
                 errors.append(f"courier {cid} drives an unreachable arc")
@@ -106,6 +113,9 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
             dist = sum(x for x in leg if x is not None)
             if abs(dist - route["distanceMeters"]) > 1.0 * len(nodes):
                 errors.append(f"courier {cid} distance {route['distanceMeters']} != {dist:.0f}")
+    for cid, c in couriers.items():
+        if c.get("committed") and cid not in used_couriers:
+            errors.append(f"courier {cid} has committed stops but no route")
     unassigned = solution["unassigned"]
     for sid in unassigned:
         if sid in seen:
@@ -123,7 +133,7 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
         return errors
     for sid in unassigned:
         d = int(stops[sid].get("demand", 1))
-        spare = [c for c in couriers if couriers[c]["capacity"] - loads.get(c, 0) >= d]
+        spare = [c for c in couriers if room[c] - loads.get(c, 0) >= d]
         if legs.distances is not None or legs.durations is not None:
             spare = [
                 c
@@ -134,8 +144,10 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
             errors.append(f"stop {sid} dropped although {spare[0]} has room for it")
         for served, cid in seen.items():
             s = stops[served]
-            room = couriers[cid]["capacity"] - loads[cid] + int(s.get("demand", 1))
-            swappable = stops[sid]["priority"] > s["priority"] and d <= room
+            if served in committed:
+                continue  # promised: never swapped out
+            left = room[cid] - loads[cid] + int(s.get("demand", 1))
+            swappable = stops[sid]["priority"] > s["priority"] and d <= left
             if swappable and cid in paths:  # over reachable arcs only
                 path = paths[cid]
                 at = path.index(stop_at[served])

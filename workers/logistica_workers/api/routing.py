@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from logistica_workers.api import times
 from logistica_workers.api.common import DNS_SUBDOMAIN, OBJECT_ID, ApiModel
@@ -217,6 +218,33 @@ class Courier(ApiModel):
     @classmethod
     def _breaks_in_order(cls, breaks: list[Break]) -> list[Break]:
         return _check_windows(breaks)
+    available_at: Annotated[
+        TimeValue | None,
+        Field(
+            description="Re-planning: when the courier is free at its position (lat, lng) to "
+            f"start its route: {TIME_DESCRIPTION}. Absent: shift.start, else time zero."
+        ),
+    ] = None
+    load: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1_000_000,
+            strict=True,
+            description="Re-planning: units already on board that no stop of this problem "
+            "unloads (0-1000000); they take room for the whole route. Default 0.",
+        ),
+    ] = 0
+    committed: Annotated[
+        list[ObjectId],
+        Field(
+            max_length=MAX_STOPS_INLINE,
+            description="Re-planning: ids of stops promised to this courier, in order. It "
+            "serves them first, from its position, in this order (their goods are on board), "
+            "then drives to the origin to load any new stops; capacity must cover load + "
+            "their demand. A stop is committed to at most one courier.",
+        ),
+    ] = []
 
 
 class RoutingOptions(ApiModel):
@@ -339,6 +367,62 @@ class Matrix(ApiModel):
         return len(rows or [])
 
 
+class PlanRoute(ApiModel):
+    """One route of a previous answer; its other fields (totals, visits) are ignored."""
+
+    model_config = ConfigDict(**{**ApiModel.model_config, "extra": "ignore"})
+
+    courier_id: Annotated[ObjectId, Field(description="The route's courier.")]
+    stops: Annotated[
+        list[ObjectId],
+        Field(max_length=MAX_STOPS_INLINE, description="Its stop ids in visit order."),
+    ]
+
+
+class PreviousPlan(ApiModel):
+    """A previous answer (as POST /route returned it) or just its routes: a warm start."""
+
+    model_config = ConfigDict(**{**ApiModel.model_config, "extra": "ignore"})
+
+    routes: Annotated[
+        list[PlanRoute],
+        Field(
+            max_length=MAX_COURIERS_INLINE * 10,
+            description="Routes of the previous plan: the search starts from them (stops "
+            "no longer in the problem are skipped, new ones inserted where they cost least) "
+            "and the answer's changes say which stops changed courier.",
+        ),
+    ]
+
+
+PREVIOUS_PLAN = (
+    "Re-planning: a previous answer (or {routes: [{courierId, stops}]}) as the warm start; "
+    "the answer's changes list the stops whose courier differs from it."
+)
+
+
+def check_replanning(stops: list[Stop], couriers: list[Courier]) -> None:
+    """Committed stops exist, are committed once, and fit with the load on board."""
+    demand = {s.id or str(i): s.demand for i, s in enumerate(stops)}
+    owner: dict[str, str] = {}
+    for k, c in enumerate(couriers):
+        for j, sid in enumerate(c.committed):
+            if sid not in demand:
+                raise ValueError(f"couriers[{k}].committed[{j}]: no stop has id {sid!r}")
+            if sid in owner:
+                raise ValueError(
+                    f"couriers[{k}].committed[{j}]: stop {sid!r} is already committed to "
+                    f"courier {owner[sid]!r}"
+                )
+            owner[sid] = c.id
+        need = c.load + sum(demand[sid] for sid in c.committed)
+        if need > c.capacity:
+            raise ValueError(
+                f"couriers[{k}]: load {c.load} + committed demand {need - c.load} exceed "
+                f"capacity {c.capacity}"
+            )
+
+
 def _check_unique(items: list[Any], kind: str) -> list[Any]:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
@@ -416,6 +500,7 @@ class Problem(ApiModel):
             "instead of haversine: square, 1 + stops + couriers wide."
         ),
     ] = None
+    previous_plan: Annotated[PreviousPlan | None, Field(description=PREVIOUS_PLAN)] = None
 
     @model_validator(mode="after")
     def _times_resolve(self) -> Problem:
@@ -439,6 +524,24 @@ class Problem(ApiModel):
                 f"matrix is {matrix.size()} x {matrix.size()}; it must be {want} x {want} "
                 f"(origin + {len(self.stops)} stops + {len(self.couriers)} couriers)"
             )
+        at = {sid: 1 + i for i, sid in enumerate(self.stop_ids())}
+        for k, c in enumerate(self.couriers):
+            path = [1 + len(self.stops) + k] + [at[sid] for sid in c.committed if sid in at]
+            for a, b in itertools.pairwise(path):
+                for name, rows in (
+                    ("durations", matrix.durations),
+                    ("distances", matrix.distances),
+                ):
+                    if rows is not None and rows[a][b] is None:
+                        raise ValueError(
+                            f"couriers[{k}].committed: matrix.{name}[{a}][{b}] is null, but "
+                            "the courier drives that leg to its committed stops"
+                        )
+
+    @model_validator(mode="after")
+    def _replanning(self) -> Problem:
+        check_replanning(self.stops, self.couriers)
+        return self
 
     @model_validator(mode="after")
     def _matrix_size(self) -> Problem:
@@ -497,9 +600,16 @@ class InlineProblem(ApiModel):
     ]
     start_time: Annotated[Stamp | None, Field(description=START_TIME)] = None
 
+    previous_plan: Annotated[PreviousPlan | None, Field(description=PREVIOUS_PLAN)] = None
+
     @model_validator(mode="after")
     def _times_resolve(self) -> InlineProblem:
         check_times(self.start_time, self.stops, self.couriers)
+        return self
+
+    @model_validator(mode="after")
+    def _replanning(self) -> InlineProblem:
+        check_replanning(self.stops, self.couriers)
         return self
 
     @field_validator("stops")
@@ -638,6 +748,7 @@ class RoutingJobSpec(ApiModel):
             stops=self.problem.stops,
             couriers=self.problem.couriers,
             start_time=self.problem.start_time,
+            previous_plan=self.problem.previous_plan,
             options=self.options,
         )
 
@@ -678,6 +789,16 @@ class RouteResult(ApiModel):
     ] = []
 
 
+class Change(ApiModel):
+    """A stop whose courier differs from the previous plan's (null: unassigned)."""
+
+    stop_id: str
+    from_: Annotated[
+        str | None, Field(alias="from", description="Its courier in the previous plan.")
+    ]
+    to: Annotated[str | None, Field(description="Its courier now.")]
+
+
 class UnassignedReason(ApiModel):
     stop_id: str
     reason: Annotated[
@@ -706,3 +827,7 @@ class Solution(ApiModel):
     objective: float
     partial: bool
     solver: SolverInfo
+    changes: Annotated[
+        list[Change],
+        Field(description="Re-planning: stops whose courier differs from previousPlan's."),
+    ] = []

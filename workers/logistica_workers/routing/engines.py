@@ -40,6 +40,7 @@ class EngineConfig:
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     seed: int = 1
     pyvrp_share: float = 0.5  # hybrid: PyVRP's share of the budget
+    initial: tuple[tuple[int, ...], ...] | None = None  # ortools: start from these routes
 
     @property
     def label(self) -> str:
@@ -47,6 +48,8 @@ class EngineConfig:
             return f"pyvrp(seed={self.seed})"
         if self.engine == "hybrid":
             return f"pyvrp(seed={self.seed})+ortools({self.metaheuristic})"
+        if self.initial is not None:
+            return f"ortools(warm start,{self.metaheuristic})"
         return f"ortools({self.first_solution},{self.metaheuristic})"
 
 
@@ -180,7 +183,8 @@ def run_ortools(
 
 
 def solve_ortools(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
-    return run_ortools(inst, cfg, report, time_limit)
+    initial = [list(r) for r in cfg.initial] if cfg.initial is not None else None
+    return run_ortools(inst, cfg, report, time_limit, initial)
 
 
 def solve_hybrid(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:

@@ -107,9 +107,18 @@ class Portfolio:
         inst: Instance,
         configs: list[EngineConfig] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        initial: Routes | None = None,
     ) -> None:
+        """``initial``: a warm start (e.g. a previous plan's routes); it is the first
+        candidate, with dropped stops inserted where they cost least, and an OR-Tools engine
+        searches from it in place of the last of ``configs``."""
         self.inst = inst
-        self.configs = configs or default_configs(inst)
+        self.initial = repair_drops(inst, drop_blocked(inst, initial)) if initial else None
+        configs = configs or default_configs(inst)
+        if self.initial is not None:
+            warm = EngineConfig("ortools", initial=tuple(tuple(r) for r in self.initial))
+            configs = [warm, *configs[:-1]]
+        self.configs = configs
         self.on_progress = on_progress
         self.stop_event = threading.Event()
         self.best: tuple[Score, Routes, str] | None = None
@@ -150,6 +159,18 @@ class Portfolio:
 
     def run(self) -> Solution:
         started = time.monotonic()
+        if self.inst.n_stops == 0:  # e.g. a re-plan whose stops are all committed
+            return to_solution(
+                self.inst,
+                [[] for _ in range(self.inst.n_vehicles)],
+                engine="none",
+                status="OPTIMAL",
+                wall=time.monotonic() - started,
+                solutions=1,
+                partial=False,
+            )
+        if self.initial is not None:
+            self._consider(self.initial, "warm start", started)
         if exact.small_enough(self.inst):
             return self._run_exact(started)
         ctx = _context()

@@ -30,7 +30,7 @@ from logistica_workers.api import (
     Solution,
     describe_errors,
 )
-from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing import replan
 from logistica_workers.routing.portfolio import Portfolio, Progress, has_room
 from logistica_workers.runtime.settings import env_optional
 
@@ -158,11 +158,14 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     except ValidationError as exc:
         raise RoutingJobError(str(describe_errors(exc, prefix="spec"))) from None
     problem = load_problem(spec)
-    inst = from_problem(problem, time_limit)
-    portfolio = Portfolio(inst, on_progress=writer.progress)
+    inst, rp = replan.prepare(problem, time_limit)
+    warm = rp.warm_start(inst) if rp is not None else None
+    portfolio = Portfolio(inst, on_progress=writer.progress, initial=warm)
     signal.signal(signal.SIGTERM, lambda *_: portfolio.stop())
     signal.signal(signal.SIGINT, lambda *_: portfolio.stop())
     solution = portfolio.run()
+    if rp is not None:
+        solution = rp.finish(solution)
     result = solution.model_dump(mode="json", by_alias=True)
     writer.patch(
         {

@@ -27,9 +27,8 @@ from pydantic import ValidationError
 
 from logistica_workers.api import Problem, Solution, describe_errors
 from logistica_workers.api.openapi import route_document
-from logistica_workers.routing import exact
+from logistica_workers.routing import exact, replan
 from logistica_workers.routing.engines import EngineConfig
-from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.pool import POOL_MAX_STOPS, PooledSolve, WarmPool
 from logistica_workers.routing.portfolio import Portfolio, default_configs, warm_up
 from logistica_workers.runtime.errors import error_response as _error
@@ -183,10 +182,12 @@ class RouteService:
         self.active += 1
         t0 = time.monotonic()
         try:
-            inst = from_problem(problem, limit)
+            inst, rp = replan.prepare(problem, limit)
+            warm = rp.warm_start(inst) if rp is not None else None
             # tiny problems are solved exactly by the portfolio, in this thread; small ones in
-            # a warm pool worker; the rest by the engine portfolio
-            if inst.n_stops <= self.settings.small_max_stops and not exact.small_enough(inst):
+            # a warm pool worker; the rest (and warm starts) by the engine portfolio
+            small = inst.n_stops <= self.settings.small_max_stops
+            if small and warm is None and not exact.small_enough(inst):
                 pooled = PooledSolve(self.pool, inst)
                 self.portfolios.add(pooled)
                 try:
@@ -194,14 +195,15 @@ class RouteService:
                 finally:
                     self.portfolios.discard(pooled)
                 if answer is not None:
-                    return answer
+                    return rp.finish(answer) if rp is not None else answer
             configs: list[EngineConfig] = default_configs(inst, self.settings.engines_per_solve)
-            portfolio = Portfolio(inst, configs)
+            portfolio = Portfolio(inst, configs, initial=warm)
             self.portfolios.add(portfolio)
             try:
-                return await asyncio.to_thread(portfolio.run)
+                solution = await asyncio.to_thread(portfolio.run)
             finally:
                 self.portfolios.discard(portfolio)
+            return rp.finish(solution) if rp is not None else solution
         finally:
             self.active -= 1
             self.solve_seconds.observe(time.monotonic() - t0)

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from logistica_workers.api import Problem, describe_errors
 from logistica_workers.commands import EXIT_USAGE, fail
-from logistica_workers.routing import cvrplib
-from logistica_workers.routing.instance import Instance, from_problem
+from logistica_workers.routing import cvrplib, replan
+from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.portfolio import Portfolio, Progress, has_room, warm_up
 
 SHUTDOWN_RESERVE_SECONDS = 0.35  # stopping engines and writing the answer
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {}
     problem: Problem | None = None
     inst: Instance
+    rp: replan.Replan | None = None
     try:
         if args.file.suffix.lower() == ".vrp":
             if args.plot:
@@ -132,13 +133,14 @@ def run(args: argparse.Namespace) -> int:
             extra["instance"] = name
         else:
             problem = load_problem(args.file)
-            inst = from_problem(problem, args.time_limit)
+            inst, rp = replan.prepare(problem, args.time_limit)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
 
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
-    portfolio = Portfolio(inst, on_progress=progress)
+    warm = rp.warm_start(inst) if rp is not None else None
+    portfolio = Portfolio(inst, on_progress=progress, initial=warm)
     stopping[0] = portfolio
     if requested.is_set():
         portfolio.stop()
@@ -148,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
         return _fail(f"solver failed: {exc}", 1)
     progress.done()
+    if rp is not None:
+        solution = rp.finish(solution)
     out = solution.model_dump(mode="json", by_alias=True)
     if inst.kind == "cvrp":
         index = {sid: i for i, sid in enumerate(inst.stop_ids)}
