@@ -174,6 +174,32 @@ async def test_a_road_matrix_is_what_the_service_routes_on(server: Server) -> No
     assert sol["totalDistanceMeters"] == 5000
 
 
+async def test_a_replan_keeps_committed_stops_and_reports_changes(server: Server) -> None:
+    doc = city_problem(14, 2, seed=7, capacity=20)
+    status, _, before = await post(server.url, doc)
+    assert status == 200
+    doc["stops"] += city_problem(3, 1, seed=70)["stops"]
+    for i, s in enumerate(doc["stops"][14:]):
+        s["id"] = f"new{i}"
+    committed = {r["courierId"]: r["stops"][:2] for r in before["routes"]}
+    for c in doc["couriers"]:
+        c["committed"] = committed.get(c["id"], [])
+    doc["previousPlan"] = before
+    status, _, after = await post(server.url, doc)
+    assert status == 200, after
+    assert check(doc, after) == []  # committed first, in order; distances from the position
+    was = {sid: r["courierId"] for r in before["routes"] for sid in r["stops"]}
+    now = {sid: r["courierId"] for r in after["routes"] for sid in r["stops"]}
+    assert after["changes"] == [
+        {"stopId": s["id"], "from": was.get(s["id"]), "to": now.get(s["id"])}
+        for s in doc["stops"]
+        if was.get(s["id"]) != now.get(s["id"])
+    ]
+    doc["couriers"][0]["committed"] = ["s0", "nope"]
+    status, _, reply = await post(server.url, doc)
+    assert status == 422 and "couriers[0].committed[1]" in reply["message"]
+
+
 async def test_bad_json_and_media_type(server: Server) -> None:
     assert (await post(server.url, None, raw=b"{oops"))[0] == 400
     assert (await post(server.url, {}, content_type="text/plain"))[0] == 415
