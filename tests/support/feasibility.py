@@ -192,6 +192,9 @@ class Clock:
         start = problem.get("startTime")
         self.zero = datetime.fromisoformat(start) if start else None
         self.speed = float((problem.get("options") or {}).get("speedKmh", 30)) / 3.6
+        points = [problem["origin"], *problem["stops"], *problem["couriers"]]
+        self.index = {id(p): i for i, p in enumerate(points)}  # the problem's own dicts
+        self.legs = Legs(problem)
 
     def seconds(self, value: int | str) -> float:
         if isinstance(value, str):
@@ -211,7 +214,16 @@ class Clock:
         return max(0.0, start), max(0.0, end)  # nothing happens before time zero
 
     def travel(self, a: dict[str, float], b: dict[str, float]) -> float:
-        return haversine_m(a, b) / self.speed
+        """Seconds: the matrix's durations, else its distances (or haversine) / speed."""
+        i, j = self.index.get(id(a)), self.index.get(id(b))
+        if i is None or j is None:
+            return haversine_m(a, b) / self.speed
+        durations = self.legs.durations
+        if durations is not None:
+            value = durations[i][j] if i != j else 0.0
+            return math.inf if value is None else float(value)
+        metres = self.legs(i, j)
+        return math.inf if metres is None else metres / self.speed
 
 
 def check_times(problem: dict[str, Any], clock: Clock, route: dict[str, Any]) -> list[str]:
@@ -249,15 +261,17 @@ def check_times(problem: dict[str, Any], clock: Clock, route: dict[str, Any]) ->
 
     t = start
     here: dict[str, float] = courier
+    committed = len(courier.get("committed") or [])  # served first, from the position
     load = 0
     for k, visit in enumerate(visits):
         tol = 2.0 + k  # one second of rounding per leg
         stop = stops[visit["stopId"]]
-        drive = (
-            clock.travel(here, stop)
-            if k
-            else clock.travel(here, origin) + clock.travel(origin, stop)
-        )
+        if k < committed:  # committed stops: straight from the position, goods on board
+            drive = clock.travel(here, stop)
+        elif k == committed:  # to the origin to load, then on
+            drive = clock.travel(here, origin) + clock.travel(origin, stop)
+        else:
+            drive = clock.travel(here, stop)
         arrival = clock.seconds(visit["arrival"])
         t = leg(t, drive, arrival, tol)
         if abs(arrival - t) > tol:
@@ -369,7 +383,11 @@ def check_reasons(
                 f"stop {sid} is 'timeWindow' but a courier reaches it at {min(reach):.0f} within {windows}"
             )
         if reason == "capacity" and able:
-            room = [c["id"] for c in able if c["capacity"] - loads.get(c["id"], 0) >= demand]
+            room = [
+                c["id"]
+                for c in able
+                if c["capacity"] - int(c.get("load", 0)) - loads.get(c["id"], 0) >= demand
+            ]
             if room:
                 errors.append(f"stop {sid} is 'capacity' but {room[0]} has room for it")
         if reason == "shift" and not (able and in_time):

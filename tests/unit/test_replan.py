@@ -213,3 +213,21 @@ def test_reduced_problem_moves_the_courier_to_its_last_committed_stop() -> None:
     assert [s.id for s in rp.reduced.stops] == ["s1", "s2", "s4"]
     inst = from_problem(rp.reduced)
     assert inst.n_stops == 3
+
+
+@pytest.mark.parametrize("with_windows", [False, True])
+def test_available_at_and_committed_prefix_set_the_etas(with_windows: bool) -> None:
+    """The checker recomputes every ETA along position -> committed -> origin -> new stops,
+    from the courier's availableAt."""
+    doc = city_problem(8, 2, seed=14, capacity=30, time_limit=1)
+    doc["couriers"][0].update(committed=["s5", "s2"], availableAt=3600)
+    doc["couriers"][1].update(availableAt=600)
+    if with_windows:
+        doc["stops"][6]["timeWindows"] = [{"start": 7200, "end": 9000}]
+    after = solve(doc)
+    assert check(doc, after) == []
+    route = next(r for r in after["routes"] if r["courierId"] == "c0")
+    assert route["start"] == 3600
+    assert route["visits"][0]["stopId"] == "s5" and route["visits"][0]["arrival"] > 3600
+    other = next((r for r in after["routes"] if r["courierId"] == "c1"), None)
+    assert other is None or other["start"] >= 600

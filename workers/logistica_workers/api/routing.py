@@ -218,6 +218,7 @@ class Courier(ApiModel):
     @classmethod
     def _breaks_in_order(cls, breaks: list[Break]) -> list[Break]:
         return _check_windows(breaks)
+
     available_at: Annotated[
         TimeValue | None,
         Field(

@@ -62,6 +62,7 @@ class Instance:
     soft_windows: bool = False
     lateness_cost: float = 0.0  # metre-equivalents per second late (soft windows)
     zero: datetime | None = field(default=None, compare=False)
+    blocked: BoolArray | None = None  # N x N, True = unreachable arc (user matrix nulls)
 
     @property
     def timed(self) -> bool:
@@ -84,8 +85,6 @@ class Instance:
 
     def duration_limit(self, vehicle: int) -> int | None:
         return self.max_duration[vehicle] if self.max_duration else None
-
-    blocked: BoolArray | None = None  # N x N, True = unreachable arc (user matrix nulls)
 
     @property
     def n_stops(self) -> int:
@@ -218,7 +217,7 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
         windows=tuple(
             _windows([(w.start, w.end) for w in s.time_windows], zero) for s in problem.stops
         ),
-        shifts=tuple(_shift(c.shift, zero) for c in problem.couriers),
+        shifts=tuple(_shift(c.shift, c.available_at, zero) for c in problem.couriers),
         max_duration=tuple(c.max_route_seconds for c in problem.couriers),
         breaks=tuple(_breaks(c.breaks, zero) for c in problem.couriers),
         soft_windows=opts.soft_time_windows,
@@ -254,11 +253,14 @@ def _breaks(breaks: list[Break], zero: datetime | None) -> tuple[BreakSpec, ...]
     return tuple(out)
 
 
-def _shift(shift: Shift | None, zero: datetime | None) -> Window:
-    """A shift in seconds from time zero; one that ended before it has no time at all."""
-    if shift is None:
-        return (0, OPEN_END)
-    start, end = times.to_seconds(shift.start, zero), times.to_seconds(shift.end, zero)
+def _shift(shift: Shift | None, available_at: int | str | None, zero: datetime | None) -> Window:
+    """A shift in seconds from time zero; one that ended before it has no time at all. A
+    courier available later (``availableAt``, re-planning) starts then."""
+    start, end = 0, OPEN_END
+    if shift is not None:
+        start, end = times.to_seconds(shift.start, zero), times.to_seconds(shift.end, zero)
+    if available_at is not None:
+        start = max(start, times.to_seconds(available_at, zero))
     return (max(0, start), max(0, end))
 
 

@@ -131,7 +131,8 @@ def _etas(problem: Problem, solution: Solution) -> dict[str, str]:
         visits = getattr(route, "visits", None)
         if visits:
             for v in visits:
-                out[str(v.stop_id)] = str(v.arrival)
+                arrival = v.arrival
+                out[str(v.stop_id)] = _clock(arrival) if isinstance(arrival, int) else arrival
         else:
             missing = True
     if not missing:

@@ -74,7 +74,6 @@ class Replan:
         """``solution`` of the reduced problem with the prefixes put back, and ``changes``."""
         problem = self.original
         zero = time_zero(problem.start_time)
-        with_visits = any(r.visits for r in solution.routes)
         by_courier = {r.courier_id: r for r in solution.routes}
         routes: list[RouteResult] = []
         for c in problem.couriers:
@@ -83,7 +82,7 @@ class Replan:
                 if r is not None:
                     routes.append(r)
                 continue
-            routes.append(_join(c.id, p, r, problem.options.return_to_origin, with_visits, zero))
+            routes.append(_join(c.id, p, r, problem.options.return_to_origin, zero))
         added_distance = sum(x.distance_meters for x in routes) - sum(
             x.distance_meters for x in solution.routes
         )
@@ -117,46 +116,41 @@ def changes(problem: Problem, served: dict[str, str]) -> list[Change]:
 
 
 def _join(
-    cid: str,
-    p: Prefix,
-    r: RouteResult | None,
-    back: bool,
-    with_visits: bool,
-    zero: datetime | None,
+    cid: str, p: Prefix, r: RouteResult | None, back: bool, zero: datetime | None
 ) -> RouteResult:
+    """The route ``r`` of the reduced problem (None: nothing after the prefix) behind the
+    prefix: distance, duration (start to end), load and visits of both."""
     distance = p.distance + (r.distance_meters if r is not None else 0.0)
-    duration = (p.departures[-1] - p.start) + (r.duration_seconds if r is not None else 0.0)
-    if r is None and back:
-        distance += p.back_distance
-        duration += p.back_seconds
+    if r is not None and r.end is not None:
+        end_s = float(times.to_seconds(r.end, zero))
+    elif r is not None:
+        end_s = p.departures[-1] + r.duration_seconds
+    else:
+        end_s = p.departures[-1] + (p.back_seconds if back else 0.0)
+        distance += p.back_distance if back else 0.0
     visits: list[Visit] = []
-    if with_visits:
-        load = 0
-        for sid, a, d, q in zip(p.stops, p.arrivals, p.departures, p.demands, strict=True):
-            load += q
-            visits.append(
-                Visit(
-                    stop_id=sid,
-                    arrival=times.render(a, zero),
-                    departure=times.render(d, zero),
-                    wait_seconds=0,
-                    load_after=load,
-                )
+    load = 0
+    for sid, a, d, q in zip(p.stops, p.arrivals, p.departures, p.demands, strict=True):
+        load += q
+        visits.append(
+            Visit(
+                stop_id=sid,
+                arrival=times.render(a, zero),
+                departure=times.render(d, zero),
+                wait_seconds=0,
+                load_after=load,
             )
-        for v in r.visits if r is not None else []:
-            visits.append(v.model_copy(update={"load_after": v.load_after + p.demand}))
-    end: int | str | None = None
-    if with_visits:
-        last = p.departures[-1] + (p.back_seconds if back else 0.0)
-        end = r.end if r is not None else times.render(last, zero)
+        )
+    for v in r.visits if r is not None else []:
+        visits.append(v.model_copy(update={"load_after": v.load_after + p.demand}))
     return RouteResult(
         courier_id=cid,
         stops=p.stops + (r.stops if r is not None else []),
         distance_meters=float(round(distance)),
-        duration_seconds=float(round(duration)),
+        duration_seconds=float(round(end_s - p.start)),
         load=p.demand + (r.load if r is not None else 0),
-        start=times.render(p.start, zero) if with_visits else None,
-        end=end,
+        start=times.render(p.start, zero),
+        end=times.render(end_s, zero),
         visits=visits,
     )
 
