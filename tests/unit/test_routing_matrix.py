@@ -193,6 +193,7 @@ def test_unreachable_stop_is_unassigned_and_no_null_arc_is_driven() -> None:
     assert unreachable_stops(inst) == {3}
     sol = solve(doc)
     assert sol["unassigned"] == ["s3"]
+    assert sol["unassignedReasons"] == [{"stopId": "s3", "reason": "unreachable"}]
     assert check(doc, sol) == []  # the checker refuses any null arc on a route
     for route in sol["routes"]:
         stops = route["stops"]
