@@ -221,3 +221,22 @@ def test_bad_plot_suffix_exits_2_before_solving(tmp_path: Path) -> None:
     proc = logistica("solve", str(lisbon), "--plot", str(tmp_path / "m.pdf"))
     assert proc.returncode == 2
     assert "--plot must end in .svg, .png or .html" in proc.stderr
+
+
+def test_a_replanned_route_is_drawn_through_its_committed_stops_first() -> None:
+    from logistica_workers.routing.map_html import plan_data
+    from tests.unit.test_replan import solve as replan_solve
+
+    doc = city_problem(6, 1, seed=4, capacity=20, time_limit=1)
+    doc["couriers"][0]["committed"] = ["s4", "s1"]
+    solution = Solution.model_validate(replan_solve(doc))
+    (route,) = plan_data(Problem.model_validate(doc), solution)["routes"]
+    c, s4, s1, o = doc["couriers"][0], doc["stops"][4], doc["stops"][1], doc["origin"]
+    assert route["path"][:4] == [
+        [c["lat"], c["lng"]],
+        [s4["lat"], s4["lng"]],
+        [s1["lat"], s1["lng"]],
+        [o["lat"], o["lng"]],
+    ]
+    assert len(route["path"]) == 3 + 1 + 4  # position, 2 committed, origin, 4 others
+    assert route["approach"] == []

@@ -3,7 +3,8 @@ browser from their CDNs (we ship no third-party code), with the plan embedded as
 
 One coloured polyline per route (origin, then its stops; straight segments), numbered stop
 markers with id, courier and ETA in their tooltips, the origin, each courier's start and its
-drive to the origin (dashed), unassigned stops in grey. Every text reaches the page as data:
+drive to the origin (dashed; a re-planned courier drives its committed stops first, solid),
+unassigned stops in grey. Every text reaches the page as data:
 the JSON is escaped so no id can close its ``<script>`` element, and the page's script puts
 ids in tooltips as text nodes, never as HTML.
 """
@@ -55,9 +56,7 @@ L.marker([data.origin.lat, data.origin.lng])
   .bindTooltip(tip(["origin: every courier loads here"]))
   .addTo(map);
 for (const route of data.routes) {
-  const path = [[data.origin.lat, data.origin.lng]];
   route.stops.forEach((stop, k) => {
-    path.push([stop.lat, stop.lng]);
     bounds.push([stop.lat, stop.lng]);
     const icon = L.divIcon({className: "", html: badge(String(k + 1), route.colour),
                             iconSize: [22, 22]});
@@ -66,13 +65,14 @@ for (const route of data.routes) {
                         `ETA ${stop.eta}`, `priority ${stop.priority}, demand ${stop.demand}`]))
       .addTo(map);
   });
-  if (route.returnToOrigin) path.push([data.origin.lat, data.origin.lng]);
-  L.polyline(path, {color: route.colour, weight: 4, opacity: 0.85})
+  L.polyline(route.path, {color: route.colour, weight: 4, opacity: 0.85})
     .bindTooltip(tip([`courier ${route.courierId}`, route.summary]))
     .addTo(map);
   const start = [route.start.lat, route.start.lng];
   bounds.push(start);
-  L.polyline([start, path[0]], {color: route.colour, weight: 2, dashArray: "4 6"}).addTo(map);
+  if (route.approach.length) {
+    L.polyline(route.approach, {color: route.colour, weight: 2, dashArray: "4 6"}).addTo(map);
+  }
   L.circleMarker(start, {radius: 7, color: route.colour, fillOpacity: 0.9})
     .bindTooltip(tip([`courier ${route.courierId} starts here`]))
     .addTo(map);
@@ -159,14 +159,24 @@ def plan_data(problem: Problem, solution: Solution) -> dict[str, Any]:
         str(r.stop_id): str(r.reason) for r in getattr(solution, "unassigned_reasons", None) or []
     }
     routes = []
+    o = [problem.origin.lat, problem.origin.lng]
     for i, route in enumerate(solution.routes):
         c = couriers[route.courier_id]
+        points = [[stops[sid].lat, stops[sid].lng] for sid in route.stops]
+        first = len(c.committed) if route.stops[: len(c.committed)] == c.committed else 0
+        # committed stops straight from the position (re-planning), then the origin to load
+        path = [[c.lat, c.lng], *points[:first]] if first else []
+        if len(points) > first or not first:
+            path += [o, *points[first:]]
+        if problem.options.return_to_origin:
+            path.append(o)
         routes.append(
             {
                 "courierId": route.courier_id,
                 "colour": COLOURS[i % len(COLOURS)],
                 "start": {"lat": c.lat, "lng": c.lng},
-                "returnToOrigin": problem.options.return_to_origin,
+                "path": path,
+                "approach": [] if first else [[c.lat, c.lng], o],
                 "summary": f"{len(route.stops)} stops, {route.distance_meters / 1000:.1f} km, "
                 f"{_clock(route.duration_seconds)[1:]} h, load {route.load}/{c.capacity}",
                 "stops": [
