@@ -8,8 +8,9 @@ route. New stops never go between committed ones: their goods are at the origin,
 reaches the origin only after its committed stops (whose goods are on board).
 
 ``previousPlan`` seeds the search: its routes (without committed and vanished stops) are the
-first candidate, new stops inserted where they cost least (``repair_drops``), and an OR-Tools
-engine starts from it. ``changes`` lists the stops whose courier differs from that plan.
+first candidate, new stops inserted where they cost least (``repair_drops``), and with two or
+more engines an OR-Tools engine starts from it. ``changes`` lists the stops whose courier differs
+from that plan.
 """
 
 from __future__ import annotations
