@@ -179,8 +179,13 @@ def test_a_river_matrix_changes_which_courier_serves() -> None:
     assert check(doc, road) == []
 
 
-def test_unreachable_stop_is_unassigned_and_no_null_arc_is_driven() -> None:
+@pytest.mark.parametrize("timed", [False, True])
+def test_unreachable_stop_is_unassigned_and_no_null_arc_is_driven(timed: bool) -> None:
     doc = city_problem(14, 2, seed=21, capacity=20, time_limit=2)
+    if timed:  # the timed engines and the timed repair
+        for c in doc["couriers"]:
+            c["shift"] = {"start": 0, "end": 6 * 3600}
+        doc["stops"][6]["timeWindows"] = [{"start": 0, "end": 4 * 3600}]
     n = len(doc["stops"])
     dist = haversine_of(doc)
     for i in range(n + 3):  # nothing reaches s3
