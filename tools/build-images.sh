@@ -7,7 +7,9 @@
 #         logistica.oci.tar  image localhost/logistica:test, built from the Dockerfile on a
 #                            Debian base made here with mmdebstrap (localhost/logistica-base)
 #         pause.oci.tar      image localhost/logistica-pause:1, tools/pause FROM scratch
-#       both importable with `ctr -n k8s.io images import FILE`. Each image is rebuilt only
+#         postgres.oci.tar   image localhost/logistica-postgres:test, the chart's bundled
+#                            trial database (tools/postgres/Dockerfile on the same base)
+#       all importable with `ctr -n k8s.io images import FILE`. Each image is rebuilt only
 #       when its inputs change; a warm run takes about a second.
 #
 #   tools/build-images.sh --push REGISTRY/logistica:TAG [--local-base]
@@ -16,34 +18,51 @@
 #       pushes it. REF may name a transport (oci-archive:FILE:NAME, oci:DIR, docker://...);
 #       a bare reference means docker://. Uses buildah, or docker when buildah is missing.
 #
+#   tools/build-images.sh --push-postgres REGISTRY/postgres:15 [--local-base]
+#       The same for the bundled trial database's image (tools/postgres/Dockerfile, FROM
+#       debian:bookworm-slim, or the local Debian base). --push and --push-postgres may be
+#       given together.
+#
 # On a shared machine, LOGISTICA_HEAVY_LOCK=FILE makes cold builds wait for that lock file (flock)
 # unless a parent process already holds it, so they do not run beside other heavy jobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 push_ref=""
+push_pg_ref=""
 local_base=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --push)
       [ $# -ge 2 ] && [ -n "$2" ] || { echo "build-images: --push needs an image reference, e.g. --push registry.example.com/logistica:0.1.0" >&2; exit 2; }
       push_ref=$2; shift 2 ;;
+    --push-postgres)
+      [ $# -ge 2 ] && [ -n "$2" ] || { echo "build-images: --push-postgres needs an image reference, e.g. --push-postgres registry.example.com/postgres:15" >&2; exit 2; }
+      push_pg_ref=$2; shift 2 ;;
     --local-base) local_base=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-images: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ "$local_base" = 0 ] || [ -n "$push_ref" ] || { echo "build-images: --local-base only goes with --push" >&2; exit 2; }
+[ "$local_base" = 0 ] || [ -n "$push_ref$push_pg_ref" ] || { echo "build-images: --local-base only goes with --push or --push-postgres" >&2; exit 2; }
 
 log() { echo "build-images: $*" >&2; }
 
 # --- push mode with docker when there is no buildah -----------------------------------------
-if [ -n "$push_ref" ] && ! command -v buildah >/dev/null && command -v docker >/dev/null; then
+if [ -n "$push_ref$push_pg_ref" ] && ! command -v buildah >/dev/null && command -v docker >/dev/null; then
   [ "$local_base" = 0 ] || { echo "build-images: --local-base needs buildah and mmdebstrap" >&2; exit 2; }
-  ref=${push_ref#docker://}
-  docker build -t "$ref" .
-  docker push "$ref"
-  echo "$ref"
+  if [ -n "$push_ref" ]; then
+    ref=${push_ref#docker://}
+    docker build -t "$ref" .
+    docker push "$ref"
+    echo "$ref"
+  fi
+  if [ -n "$push_pg_ref" ]; then
+    ref=${push_pg_ref#docker://}
+    docker build -t "$ref" tools/postgres
+    docker push "$ref"
+    echo "$ref"
+  fi
   exit 0
 fi
 for tool in buildah mmdebstrap go; do
@@ -137,17 +156,37 @@ build_logistica() {  # $1 = base image or "" for the Dockerfile's default; $2 = 
   log "$2 built in $((SECONDS - t0)) s"
 }
 
-if [ -n "$push_ref" ]; then
-  base=""
-  if [ "$local_base" = 1 ]; then ensure_base; base=$base_image; fi
-  heavy build_logistica "$base" localhost/logistica:push
-  case "$push_ref" in
-    *://*|oci:*|oci-archive:*|dir:*|docker-archive:*) dest=$push_ref ;;
-    *) dest=docker://$push_ref ;;
+build_postgres() {  # $1 = base image or "" for the Dockerfile's default; $2 = tag
+  local t0=$SECONDS base_args=()
+  [ -z "$1" ] || base_args=(--build-arg "BASE=$1")
+  log "building $2 from tools/postgres/Dockerfile${1:+ on $1}"
+  bah bud --quiet --isolation chroot --layers --format oci "${base_args[@]}" \
+    --tag "$2" --file tools/postgres/Dockerfile tools/postgres >/dev/null
+  log "$2 built in $((SECONDS - t0)) s"
+}
+
+push_to() {  # $1 = local image, $2 = reference as given
+  local dest
+  case "$2" in
+    *://*|oci:*|oci-archive:*|dir:*|docker-archive:*) dest=$2 ;;
+    *) dest=docker://$2 ;;
   esac
-  bah push --quiet localhost/logistica:push "$dest"
+  bah push --quiet "$1" "$dest"
   log "pushed to $dest"
   echo "$dest"
+}
+
+if [ -n "$push_ref$push_pg_ref" ]; then
+  base=""
+  if [ "$local_base" = 1 ]; then ensure_base; base=$base_image; fi
+  if [ -n "$push_ref" ]; then
+    heavy build_logistica "$base" localhost/logistica:push
+    push_to localhost/logistica:push "$push_ref"
+  fi
+  if [ -n "$push_pg_ref" ]; then
+    heavy build_postgres "$base" localhost/logistica-postgres:push
+    push_to localhost/logistica-postgres:push "$push_pg_ref"
+  fi
   exit 0
 fi
 
@@ -159,6 +198,8 @@ app_key=$( (echo "$base_key"; hash_files $inputs) | sha256sum | cut -c1-16)
 pause_key=$(hash_files tools/pause/go.mod tools/pause/main.go)
 app_tar=$cache/logistica-$app_key.oci.tar
 pause_tar=$cache/pause-$pause_key.oci.tar
+pg_key=$( (echo "$base_key"; hash_files tools/postgres/Dockerfile tools/postgres/entrypoint.sh) | sha256sum | cut -c1-16)
+pg_tar=$cache/postgres-$pg_key.oci.tar
 
 if [ ! -s "$app_tar" ]; then
   ensure_base
@@ -189,12 +230,26 @@ if [ ! -s "$pause_tar" ]; then
   log "pause image built in $((SECONDS - t0)) s"
 fi
 
-# The printed directory: one per (app, pause) pair, hard links to the cached archives.
-out=$cache/out/$app_key-$pause_key
-if [ ! -s "$out/logistica.oci.tar" ] || [ ! -s "$out/pause.oci.tar" ]; then
-  rm -rf "$cache/out"  # older pairs point at archives that are gone
+if [ ! -s "$pg_tar" ]; then
+  ensure_base
+  heavy build_postgres "$base_image" "localhost/logistica-postgres:$pg_key"
+  rm -f "$pg_tar.part"
+  bah push --quiet "localhost/logistica-postgres:$pg_key" \
+    "oci-archive:$pg_tar.part:localhost/logistica-postgres:test"
+  mv "$pg_tar.part" "$pg_tar"
+  find "$cache" -maxdepth 1 -name 'postgres-*.oci.tar' ! -name "postgres-$pg_key.oci.tar" -delete
+  bah images --format '{{.Name}}:{{.Tag}}' | grep -E '^localhost/logistica-postgres:[0-9a-f]{16}$' \
+    | grep -v ":$pg_key\$" | while read -r old; do bah rmi "$old" >/dev/null 2>&1 || true; done || true
+fi
+
+# The printed directory: one per (app, pause, postgres) set, hard links to the cached archives
+# (in sets/: out/ was the layout of the two-image script, which removes it whole).
+out=$cache/sets/$app_key-$pause_key-$pg_key
+if [ ! -s "$out/logistica.oci.tar" ] || [ ! -s "$out/pause.oci.tar" ] || [ ! -s "$out/postgres.oci.tar" ]; then
+  rm -rf "$cache/sets"  # older sets point at archives that are gone
   mkdir -p "$out"
   ln "$app_tar" "$out/logistica.oci.tar"
   ln "$pause_tar" "$out/pause.oci.tar"
+  ln "$pg_tar" "$out/postgres.oci.tar"
 fi
 echo "$out"

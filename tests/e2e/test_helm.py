@@ -1,22 +1,29 @@
-"""The Helm chart on the real node: lint, server-side dry runs of rendered manifests, install
-with the built image (the migration hook Job runs, the operator pod runs as its own
-ServiceAccount under the chart's RBAC and reconciles a WebhookSource with no Forbidden in its
-log), upgrade runs the migration hook again, uninstall removes everything but the CRDs."""
+"""The Helm chart on the real node: lint, server-side dry runs of rendered manifests, and a
+trial install with NO values (the default images, imported into the node's containerd under
+the chart's default names; the bundled Postgres on a PersistentVolume made here): the
+post-install migration hook runs against it, the operator pod runs as its own ServiceAccount
+under the chart's RBAC and reconciles a WebhookSource with no Forbidden in its log, `helm test`
+passes, upgrade runs the migration hook again and keeps the database password, uninstall
+removes everything but the CRDs."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import filecmp
 import json
+import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+import yaml
 from kubernetes import client
 
-from logistica_workers.db.migrate import migrate
 from tests.e2e.operator_harness import OperatorProcess, eventually, get_cr
 from tests.e2e.workloads import PodWatch, pod_diagnostics
 from tests.platform.binaries import binary
@@ -28,14 +35,17 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "logistica"
 NS = "logistica-system"
 DB_SECRET = ["--set", "database.existingSecret=logistica-database"]
-# release, chart, namespace and the values both install and upgrade pass
-RELEASE = [
-    *("logistica", str(CHART), "-n", NS, *DB_SECRET),
-    *("--set", "operator.resyncSeconds=1", "--timeout", "120s"),
-    # the image built here and imported into the node's containerd
-    *("--set", "image.repository=localhost/logistica", "--set", "image.tag=test"),
-    *("--set", "image.pullPolicy=Never"),
-]
+EXTERNAL = ["--set", "database.mode=external", *DB_SECRET]
+_CHART = yaml.safe_load((CHART / "Chart.yaml").read_text())
+_VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+# the chart's default image references, which `helm install` with no values runs
+APP_IMAGE = f"{_VALUES['image']['repository']}:{_CHART['appVersion']}"
+_PG = _VALUES["database"]["bundled"]["image"]
+PG_IMAGE = f"{_PG['repository']}:{_PG['tag']}"
+PG_UID = _VALUES["database"]["bundled"]["podSecurityContext"]["runAsUser"]
+PV = "logistica-e2e-postgres"
+INSTANCE = "app.kubernetes.io/instance=logistica"
+INSTALL_OUTPUT: list[str] = []  # helm install's stdout (the NOTES)
 
 
 def run(cp: ControlPlane, *cmd: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,17 +72,31 @@ def test_chart_crds_are_the_top_level_crds() -> None:
         assert filecmp.cmp(REPO / "crds" / name, CHART / "crds" / name, shallow=False), name
 
 
-def test_lint_strict(control_plane: ControlPlane) -> None:
-    out = helm(control_plane, "lint", "--strict", str(CHART), *DB_SECRET)
+@pytest.mark.parametrize("values", [[], EXTERNAL], ids=["bundled", "external"])
+def test_lint_strict(control_plane: ControlPlane, values: list[str]) -> None:
+    out = helm(control_plane, "lint", "--strict", str(CHART), *values)
     assert "0 chart(s) failed" in out.stdout
 
 
-def test_template_requires_the_database_secret(control_plane: ControlPlane) -> None:
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "database.mode=external"], "/database/existingSecret"),
+        (["--set", "database.mode=embedded"], "'bundled', 'external'"),
+        (["--set", "database.bundled.persistence.size=lots"], "/database/bundled/persistence/size"),
+        (["--set", "database.bundled.user=Robert'); DROP"], "/database/bundled/user"),
+    ],
+    ids=["external-without-secret", "bad-mode", "bad-size", "bad-user"],
+)
+def test_values_schema_names_the_bad_database_value(values: list[str], message: str) -> None:
     proc = subprocess.run(
-        [binary("helm"), "template", "x", str(CHART)], capture_output=True, text=True, check=False
+        [binary("helm"), "template", "x", str(CHART), *values],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode != 0
-    assert "database.existingSecret is required" in proc.stderr
+    assert message in proc.stderr, proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +119,7 @@ def api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
     [
         [],
         [
+            *EXTERNAL,
             "--set",
             "operator.clusterWide=true",
             "--set",
@@ -108,6 +133,8 @@ def api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
             "--set",
             "operator.watchNamespaces={tenant-a,tenant-b}",
             "--set",
+            "database.bundled.persistence.enabled=false",
+            "--set",
             "route.enabled=false",
             "--set",
             "migrations.enabled=false",
@@ -119,7 +146,7 @@ def test_rendered_manifests_pass_a_server_side_dry_run(
     control_plane: ControlPlane, api: client.ApiClient, values: list[str]
 ) -> None:
     rendered = helm(
-        control_plane, "template", "logistica", str(CHART), "-n", "dryrun", *DB_SECRET, *values
+        control_plane, "template", "logistica", str(CHART), "-n", "dryrun", *values
     ).stdout
     out = run(
         control_plane,
@@ -133,55 +160,149 @@ def test_rendered_manifests_pass_a_server_side_dry_run(
     assert "deployment.apps/logistica-operator created (server dry run)" in out
     assert "deployment.apps/logistica-events created (server dry run)" in out
     assert "secret/logistica-events-token created (server dry run)" in out
+    bundled = "database.mode=external" not in values
+    assert ("statefulset.apps/logistica-postgres created (server dry run)" in out) == bundled
+    if "operator.watchNamespaces={tenant-a,tenant-b}" in values:
+        # the DSN Secret in every namespace whose workers read it
+        assert out.count("secret/logistica-database created (server dry run)") == 3
     for doc in rendered.split("\n---"):
-        if "kind: Deployment" in doc or "kind: Job" in doc:
+        if any(f"kind: {k}" in doc for k in ("Deployment", "Job", "StatefulSet", "Pod\n")):
             assert "runAsNonRoot: true" in doc and "readOnlyRootFilesystem: true" in doc
             assert "RuntimeDefault" in doc and "- ALL" in doc
 
 
-@pytest.fixture(scope="module")
-def installed(
-    control_plane: ControlPlane,
-    api: client.ApiClient,
-    database_url: str,
-    pod_database_url: str,
-) -> Iterator[PodWatch]:
-    asyncio.run(migrate(database_url))
-    client.CoreV1Api(api).create_namespaced_secret(
-        NS, {"metadata": {"name": "logistica-database"}, "stringData": {"url": pod_database_url}}
+def release_diagnostics(api: client.ApiClient, node: Node) -> str:
+    """pod_diagnostics plus what it leaves out here: init containers, claims, volumes."""
+    core = client.CoreV1Api(api)
+    out = [pod_diagnostics(api, NS, node)]
+    for pod in core.list_namespaced_pod(NS).items:
+        for init in pod.status.init_container_statuses or []:
+            out.append(f"--- init {pod.metadata.name}/{init.name} {init.state}")
+            try:
+                log = core.read_namespaced_pod_log(
+                    pod.metadata.name, NS, container=init.name, tail_lines=20
+                )
+                out.append(log)
+            except client.ApiException as exc:
+                out.append(f"(no log: {exc.status})")
+    for pvc in core.list_namespaced_persistent_volume_claim(NS).items:
+        out.append(f"--- pvc {pvc.metadata.name} {pvc.status.phase} -> {pvc.spec.volume_name}")
+    for pv in core.list_persistent_volume().items:
+        out.append(f"--- pv {pv.metadata.name} {pv.status.phase}")
+    if node.dns is not None:
+        out.append(f"--- cluster DNS queries answered: {node.dns.queries}")
+    return "\n".join(out)
+
+
+def postgres_volume(node: Node, api: client.ApiClient) -> None:
+    """What a provisioner would make for the chart's claim: a PersistentVolume without a
+    class (the node has no default StorageClass) on a directory the database's uid owns."""
+    path = node.root / "pv" / PV
+    path.mkdir(parents=True)
+    os.chown(path, PG_UID, PG_UID)
+    client.CoreV1Api(api).create_persistent_volume(
+        {
+            "metadata": {"name": PV},
+            "spec": {
+                "capacity": {"storage": "2Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(path), "type": "Directory"},
+            },
+        }
     )
+
+
+@pytest.fixture(scope="module")
+def installed(node: Node, control_plane: ControlPlane, api: client.ApiClient) -> Iterator[PodWatch]:
+    """``helm install`` with no values at all (the chart's default image names resolve to the
+    images built here, already in the node's containerd: nothing is pulled)."""
+    node.tag_image("localhost/logistica:test", APP_IMAGE)
+    node.tag_image("localhost/logistica-postgres:test", PG_IMAGE)
+    postgres_volume(node, api)
     pods = PodWatch(api, NS)
     pods.start()
     try:
-        helm(control_plane, "install", *RELEASE)
+        try:
+            out = helm(
+                control_plane, "install", "logistica", str(CHART), "-n", NS, "--timeout", "240s"
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{release_diagnostics(api, node)}") from None
+        INSTALL_OUTPUT.append(out.stdout)
         yield pods
     finally:
         pods.stop()
+        try:
+            client.CoreV1Api(api).delete_persistent_volume(PV)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
-def operator_pod(api: client.ApiClient) -> Any:
+def live_pod(api: client.ApiClient, component: str) -> Any:
     pods = (
         client.CoreV1Api(api)
-        .list_namespaced_pod(NS, label_selector="app.kubernetes.io/component=operator")
+        .list_namespaced_pod(NS, label_selector=f"app.kubernetes.io/component={component}")
         .items
     )
     live = [p for p in pods if p.metadata.deletion_timestamp is None]
     return live[0] if len(live) == 1 else None
 
 
-def test_install_runs_migrations_and_the_operator_reconciles(
+def operator_pod(api: client.ApiClient) -> Any:
+    return live_pod(api, "operator")
+
+
+def running(api: client.ApiClient, component: str) -> Any:
+    pod = live_pod(api, component)
+    if pod is None or pod.status.phase != "Running":
+        return None
+    statuses = pod.status.container_statuses or []
+    return pod if statuses and all(c.ready for c in statuses) else None
+
+
+def test_install_with_no_values_brings_everything_up(
     node: Node, api: client.ApiClient, installed: PodWatch
 ) -> None:
     def diagnostics() -> str:
         return pod_diagnostics(api, NS, node)
 
-    # helm waited for the pre-install hook; the Job's pod really ran and exited 0
+    # helm waited for the post-install hook; its pod waited for the bundled database, then
+    # migrated it and exited 0
     eventually(
         lambda: installed.exit_codes("logistica-migrate-1") == [0],
         30,
         "migration hook pod exited 0",
         diagnostics,
     )
+    db = eventually(lambda: running(api, "postgres"), 60, "bundled Postgres Ready", diagnostics)
+    assert db.spec.containers[0].image == PG_IMAGE
+    assert db.spec.security_context.run_as_non_root is True
+    assert db.spec.containers[0].security_context.read_only_root_filesystem is True
+    core = client.CoreV1Api(api)
+    pvc = core.read_namespaced_persistent_volume_claim("data-logistica-postgres-0", NS)
+    assert pvc.status.phase == "Bound" and pvc.spec.volume_name == PV
+    assert (node.root / "pv" / PV / "pgdata" / "PG_VERSION").read_text().strip() == "15"
+    for component in ("route", "events"):
+        pod = eventually(
+            lambda c=component: running(api, c), 90, f"{component} pod Ready", diagnostics
+        )
+        assert pod.spec.containers[0].image == APP_IMAGE
+    notes = INSTALL_OUTPUT[0]
+    assert "TRIAL DATABASE — NOT FOR PRODUCTION" in notes, notes
+    assert "helm test logistica -n logistica-system --logs" in notes, notes
+    # the DSN Secret the workers read points at the bundled database's Service
+    dsn = base64.b64decode(core.read_namespaced_secret("logistica-database", NS).data["url"])
+    assert dsn.decode().endswith("@logistica-postgres.logistica-system.svc:5432/logistica")
+
+
+def test_the_operator_reconciles_under_the_charts_rbac(
+    node: Node, api: client.ApiClient, installed: PodWatch
+) -> None:
+    def diagnostics() -> str:
+        return pod_diagnostics(api, NS, node)
+
     pod = eventually(
         lambda: (p := operator_pod(api)) and p.status.phase == "Running" and p,
         90,
@@ -189,7 +310,7 @@ def test_install_runs_migrations_and_the_operator_reconciles(
         diagnostics,
     )
     assert pod.spec.service_account_name == "logistica-operator"
-    assert pod.spec.containers[0].image == "localhost/logistica:test"
+    assert pod.spec.containers[0].image == APP_IMAGE
     core = client.CoreV1Api(api)
     core.create_namespaced_secret(NS, {"metadata": {"name": "gh"}, "stringData": {"k": "v"}})
     client.CustomObjectsApi(api).create_namespaced_custom_object(
@@ -216,15 +337,88 @@ def test_install_runs_migrations_and_the_operator_reconciles(
     assert "Forbidden" not in log, log[-4000:]
 
 
-def test_upgrade_runs_the_migration_hook(
+def bundled_db_rows(node: Node, api: client.ApiClient, sql: str) -> list[Any]:
+    """``sql`` on the bundled database, straight to its pod (password from its Secret)."""
+    core = client.CoreV1Api(api)
+    password = base64.b64decode(
+        core.read_namespaced_secret("logistica-postgres", NS).data["password"]
+    )
+    ip = core.read_namespaced_pod("logistica-postgres-0", NS).status.pod_ip
+
+    async def query() -> list[Any]:
+        conn = await asyncpg.connect(
+            host=ip, user="logistica", password=password.decode(), database="logistica", timeout=10
+        )
+        try:
+            return list(await conn.fetch(sql))
+        finally:
+            await conn.close()
+
+    return node.call(lambda: asyncio.run(query()), timeout=30)
+
+
+def test_helm_test_passes_and_cleans_up(
     node: Node, control_plane: ControlPlane, api: client.ApiClient, installed: PodWatch
 ) -> None:
+    eventually(lambda: running(api, "route"), 90, "route pod Ready")
+    # no --logs: helm cannot read the logs of a Pod its hook-succeeded policy already deleted
+    # (helm/helm#9098); a failed run's Pod stays, its log goes into the assertion message
+    proc = subprocess.run(
+        [binary("helm"), "test", "logistica", "-n", NS, "--timeout", "240s"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "KUBECONFIG": str(control_plane.kubeconfig),
+            "HOME": str(control_plane.root),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    assert proc.returncode == 0, (
+        f"helm test failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-3000:]}\n"
+        + release_diagnostics(api, node)
+    )
+    assert re.search(r"TEST SUITE:\s+logistica-test\n", proc.stdout), proc.stdout
+    assert re.search(r"Phase:\s+Succeeded", proc.stdout), proc.stdout
+    # the Pod exited 0 after doing the real thing: its event is in the bundled database
+    exits = [code for labels, code in installed.exits.values() if labels.get(
+        "app.kubernetes.io/component") == "helm-test"]  # fmt: skip
+    assert exits == [0]
+    rows = bundled_db_rows(
+        node, api, "SELECT event_id FROM external_events WHERE source = 'logistica-test'"
+    )
+    assert len(rows) == 1 and rows[0]["event_id"].startswith("helm-test-"), rows
+    # hook-delete-policy hook-succeeded: the test's Pod, WebhookSource and Secret are gone
+    core = client.CoreV1Api(api)
+    eventually(
+        lambda: (
+            not [
+                p for p in core.list_namespaced_pod(NS).items if p.metadata.name == "logistica-test"
+            ]
+        ),
+        30,
+        "the test Pod deleted",
+    )
+    sources = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        "logistica.dev", "v1alpha1", NS, "webhooksources"
+    )["items"]
+    assert [s["metadata"]["name"] for s in sources] == ["github"]
+    assert not [
+        s for s in core.list_namespaced_secret(NS).items if "test-signing" in s.metadata.name
+    ]
+
+
+def test_upgrade_runs_the_migration_hook_and_keeps_the_password(
+    node: Node, control_plane: ControlPlane, api: client.ApiClient, installed: PodWatch
+) -> None:
+    core = client.CoreV1Api(api)
+    before = core.read_namespaced_secret("logistica-postgres", NS).data["password"]
+    db_pod = running(api, "postgres")
+    assert db_pod is not None
     helm(
         control_plane,
-        "upgrade",
-        *RELEASE,
-        "--set",
-        "operator.solverConcurrency=3",
+        *("upgrade", "logistica", str(CHART), "-n", NS, "--reuse-values", "--timeout", "240s"),
+        *("--set", "operator.solverConcurrency=3"),
     )
     eventually(
         lambda: installed.exit_codes("logistica-migrate-2") == [0],
@@ -232,6 +426,10 @@ def test_upgrade_runs_the_migration_hook(
         "second migration hook pod exited 0",
         lambda: pod_diagnostics(api, NS, node),
     )
+    # lookup kept the generated password: same Secret, same database pod (not restarted)
+    assert core.read_namespaced_secret("logistica-postgres", NS).data["password"] == before
+    after = running(api, "postgres")
+    assert after is not None and after.metadata.uid == db_pod.metadata.uid
     dep = client.AppsV1Api(api).read_namespaced_deployment("logistica-operator", NS)
     env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
     assert env["LOGISTICA_SOLVER_CONCURRENCY"] == "3"
@@ -252,16 +450,37 @@ def test_upgrade_runs_the_migration_hook(
 def test_uninstall_removes_everything_but_the_crds(
     control_plane: ControlPlane, api: client.ApiClient, installed: PodWatch
 ) -> None:
-    helm(control_plane, "uninstall", "logistica", "-n", NS, "--timeout", "60s")
+    helm(control_plane, "uninstall", "logistica", "-n", NS, "--wait", "--timeout", "120s")
     apps = client.AppsV1Api(api)
-    left = [
-        d.metadata.name
-        for d in apps.list_namespaced_deployment(
-            NS,
-            label_selector="app.kubernetes.io/instance=logistica,app.kubernetes.io/managed-by=Helm",
-        ).items
-    ]
-    assert left == []
+    core = client.CoreV1Api(api)
+    helm_made = f"{INSTANCE},app.kubernetes.io/managed-by=Helm"
+    assert [
+        d.metadata.name for d in apps.list_namespaced_deployment(NS, label_selector=helm_made).items
+    ] == []
+    assert [s.metadata.name for s in apps.list_namespaced_stateful_set(NS).items] == []
+    assert [
+        s.metadata.name for s in core.list_namespaced_secret(NS, label_selector=helm_made).items
+    ] == []
+    assert [
+        s.metadata.name for s in core.list_namespaced_service(NS, label_selector=helm_made).items
+    ] == []
+    # the claim goes with the StatefulSet (persistentVolumeClaimRetentionPolicy whenDeleted: Delete)
+    eventually(
+        lambda: not core.list_namespaced_persistent_volume_claim(NS).items,
+        60,
+        "the database's PersistentVolumeClaim deleted",
+    )
+    eventually(
+        lambda: (
+            not [
+                p.metadata.name
+                for p in core.list_namespaced_pod(NS).items
+                if p.metadata.name.startswith("logistica-")
+            ]
+        ),
+        60,
+        "the release's pods gone",
+    )
     rbac = client.RbacAuthorizationV1Api(api)
     assert [
         r.metadata.name

@@ -7,7 +7,8 @@ containerd + runc, CNI (bridge, host-local, loopback, portmap), the kubelet and 
 (iptables). Every path, cgroup (cgroups.py) and subnet is this session's own; ``stop`` leaves
 no process, mount, namespace, cgroup or veth behind and says so if it cannot.
 
-Pods reach the host at ``host_ip`` (the API server via the ``kubernetes`` Service, Postgres
+Pods resolve Services by name (``<svc>.<ns>.svc``) through a small cluster DNS (dns.py) on the
+node's address. Pods reach the host at ``host_ip`` (the API server via the ``kubernetes`` Service, Postgres
 directly); tests reach ClusterIPs and pod IPs with ``call`` (runs a function in the node's
 network namespace).
 """
@@ -32,6 +33,7 @@ from logistica_workers.db.embedded import free_port
 from tests.platform import processes
 from tests.platform.binaries import binary
 from tests.platform.cgroups import CgroupTree
+from tests.platform.dns import CLUSTER_DOMAIN, ClusterDns, bind_udp
 from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client
 from tests.platform.netns import NodeNamespace
@@ -74,6 +76,7 @@ class Node:
     ns: NodeNamespace = field(init=False)
     cgroups: CgroupTree = field(init=False)
     control_plane: ControlPlane = field(init=False)
+    dns: ClusterDns | None = field(init=False, default=None)
     started_seconds: float = field(init=False, default=0.0)
     _host: list[Popen[bytes]] = field(default_factory=list)  # controller-manager, scheduler
     _inside: dict[str, Popen[bytes]] = field(default_factory=dict)  # containerd, kubelet, ...
@@ -107,6 +110,7 @@ class Node:
         )
         self.control_plane.start(timeout)
         self._start_controllers()
+        self._start_dns()
         importer.join(timeout)
         if importer.is_alive() or imported:
             raise RuntimeError(f"image import failed: {imported or 'timed out'}")
@@ -132,6 +136,9 @@ class Node:
         for proc in reversed(self._host):
             processes.stop(proc)
         self._host.clear()
+        if self.dns is not None:
+            self.dns.stop()
+            self.dns = None
         if hasattr(self, "control_plane"):
             self.control_plane.stop()
         if hasattr(self, "ns"):
@@ -161,6 +168,15 @@ class Node:
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 120) -> T:
         """``fn(*args)`` in the node's network namespace (ClusterIPs and pod IPs reachable)."""
         return self.ns.call(fn, *args, timeout=timeout)
+
+    def tag_image(self, image: str, *names: str) -> None:
+        """Give an imported image more names (as if pulled under them: a chart's default
+        references with ``imagePullPolicy: IfNotPresent`` then never reach a registry)."""
+        for name in names:
+            self._ctr("images", "rm", name)
+            out = self._ctr("images", "tag", image, name)
+            if out.returncode != 0:
+                raise RuntimeError(f"ctr images tag {image} {name}: {out.stderr.strip()}")
 
     def logs(self, name: str, chars: int = 4000) -> str:
         path = self.root / "log" / f"{name}.log"
@@ -315,6 +331,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         )
         self._host.append(sched)
 
+    def _start_dns(self) -> None:
+        """Cluster DNS for Service names on the node's address, port 53 (dns.py)."""
+        sock = self.call(bind_udp, self.ns.node_ip)
+        self.dns = ClusterDns(sock, api_client(self.control_plane.kubeconfig))
+        self.dns.start()
+
     def _start_kubelet(self) -> None:
         cp = self.control_plane
         kdir = self.root / "kubelet"
@@ -330,6 +352,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
             "resolvConf": str(self.root / "resolv.conf"),
+            "clusterDNS": [self.ns.node_ip],
+            "clusterDomain": CLUSTER_DOMAIN,
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
             "evictionHard": {

@@ -65,6 +65,8 @@ def test_pause_survives_child_signals(pause_binary: Path) -> None:
         (["--push", ""], "--push needs an image reference"),
         (["--frobnicate"], "unknown argument '--frobnicate'"),
         (["--local-base"], "--local-base only goes with --push"),
+        (["--push-postgres"], "--push-postgres needs an image reference"),
+        (["--push-postgres", ""], "--push-postgres needs an image reference"),
     ],
 )
 def test_build_images_rejects_bad_arguments_before_building(args: list[str], message: str) -> None:

@@ -25,8 +25,31 @@ app.kubernetes.io/component: {{ .component }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
+{{/* The Secret holding the DSN the workers read: generated in bundled mode, yours in external. */}}
 {{- define "logistica.databaseSecret" -}}
-{{- required "database.existingSecret is required: the name of a Secret holding the PostgreSQL DSN" .Values.database.existingSecret -}}
+{{- if eq .Values.database.mode "bundled" -}}
+{{- printf "%s-database" (include "logistica.fullname" .) -}}
+{{- else -}}
+{{- required "database.existingSecret is required with database.mode=external: the name of a Secret holding the PostgreSQL DSN" .Values.database.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "logistica.postgresImage" -}}
+{{ .Values.database.bundled.image.repository }}:{{ .Values.database.bundled.image.tag }}
+{{- end -}}
+
+{{/* The bundled database's Service host, reachable from every namespace. */}}
+{{- define "logistica.postgresHost" -}}
+{{ include "logistica.fullname" . }}-postgres.{{ .Release.Namespace }}.svc
+{{- end -}}
+
+{{/* Namespaces that get the bundled database's DSN Secret: the release's and the watched ones. */}}
+{{- define "logistica.databaseNamespaces" -}}
+{{- $all := list .Release.Namespace -}}
+{{- if not .Values.operator.clusterWide -}}
+{{- $all = concat $all (splitList "," (include "logistica.watchNamespaces" .)) -}}
+{{- end -}}
+{{- join "," (uniq $all) -}}
 {{- end -}}
 
 {{- define "logistica.watchNamespaces" -}}
