@@ -291,7 +291,7 @@ def test_install_with_no_values_brings_everything_up(
         assert pod.spec.containers[0].image == APP_IMAGE
     notes = INSTALL_OUTPUT[0]
     assert "TRIAL DATABASE — NOT FOR PRODUCTION" in notes, notes
-    assert "helm test logistica -n logistica-system --logs" in notes, notes
+    assert "helm test logistica -n logistica-system" in notes, notes
     # the DSN Secret the workers read points at the bundled database's Service
     dsn = base64.b64decode(core.read_namespaced_secret("logistica-database", NS).data["url"])
     assert dsn.decode().endswith("@logistica-postgres.logistica-system.svc:5432/logistica")
@@ -362,7 +362,7 @@ def test_helm_test_passes_and_cleans_up(
 ) -> None:
     eventually(lambda: running(api, "route"), 90, "route pod Ready")
     # no --logs: helm cannot read the logs of a Pod its hook-succeeded policy already deleted
-    # (helm/helm#9098); a failed run's Pod stays, its log goes into the assertion message
+    # (helm/helm#9098); the hook-output-log-policy annotation prints them instead
     proc = subprocess.run(
         [binary("helm"), "test", "logistica", "-n", NS, "--timeout", "240s"],
         capture_output=True,
@@ -380,6 +380,11 @@ def test_helm_test_passes_and_cleans_up(
     )
     assert re.search(r"TEST SUITE:\s+logistica-test\n", proc.stdout), proc.stdout
     assert re.search(r"Phase:\s+Succeeded", proc.stdout), proc.stdout
+    # the Pod's own report, printed by helm (hook-output-log-policy) before it was deleted
+    said = proc.stdout + proc.stderr
+    for step in ("ok: POST http://logistica-test-ingest.", "ok: stored as external_events row"):
+        assert step in said, said
+    assert "ok: POST http://logistica-route." in said and "PASS:" in said, said
     # the Pod exited 0 after doing the real thing: its event is in the bundled database
     exits = [code for labels, code in installed.exits.values() if labels.get(
         "app.kubernetes.io/component") == "helm-test"]  # fmt: skip

@@ -3,6 +3,7 @@ one line naming the request, the expected and the received answer."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from logistica_workers.api.routing import Problem
 
 SCRIPT = Path(__file__).resolve().parents[2] / "helm" / "logistica" / "files" / "helm_test.py"
 
@@ -85,3 +88,12 @@ def test_an_unreachable_worker_fails_at_the_deadline(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"FAIL: POST {url}: no 202 before the deadline; last answer" in proc.stderr
     assert "Connection refused" in proc.stderr or "ConnectionRefused" in proc.stderr
+
+
+def test_its_problem_is_valid_for_post_route() -> None:
+    spec = importlib.util.spec_from_file_location("helm_test", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    problem = Problem.model_validate(module.PROBLEM)
+    assert [s.id for s in problem.stops] == ["a", "b", "c"]

@@ -28,6 +28,19 @@ from logistica_workers.ingest.signing import sign
 DEADLINE = time.monotonic() + float(os.environ.get("LOGISTICA_TEST_TIMEOUT_SECONDS", "150"))
 
 
+# three stops, one courier: solved in well under a second
+PROBLEM = {
+    "origin": {"lat": 38.7223, "lng": -9.1393},
+    "stops": [
+        {"id": "a", "lat": 38.7139, "lng": -9.13, "priority": 90},
+        {"id": "b", "lat": 38.6979, "lng": -9.2064, "priority": 20},
+        {"id": "c", "lat": 38.7369, "lng": -9.15, "priority": 50},
+    ],
+    "couriers": [{"id": "ana", "lat": 38.7369, "lng": -9.1427, "capacity": 5}],
+    "options": {"timeLimitSeconds": 2},
+}
+
+
 class Failed(Exception):
     pass
 
@@ -88,21 +101,12 @@ async def stored(dsn: str, namespace: str, source: str, delivery: str) -> None:
 
 
 def solve(url: str) -> None:
-    problem = {
-        "origin": {"lat": 38.7223, "lng": -9.1393},
-        "stops": [
-            {"id": "a", "lat": 38.7139, "lng": -9.13},
-            {"id": "b", "lat": 38.6979, "lng": -9.2064},
-            {"id": "c", "lat": 38.7369, "lng": -9.15},
-        ],
-        "couriers": [{"id": "ana", "lat": 38.7369, "lng": -9.1427, "capacity": 5}],
-        "options": {"timeLimitSeconds": 2},
-    }
+
     last = "no attempt"
     while time.monotonic() < DEADLINE:
         try:
             status, text = post(
-                url, json.dumps(problem).encode(), {"Content-Type": "application/json"}
+                url, json.dumps(PROBLEM).encode(), {"Content-Type": "application/json"}
             )
         except (OSError, urllib.error.URLError) as exc:
             last = f"{type(exc).__name__}: {exc}"
