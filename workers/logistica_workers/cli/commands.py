@@ -150,7 +150,7 @@ def events_maintain(args: argparse.Namespace) -> int:
 
 
 def dev(args: argparse.Namespace) -> int:
-    from logistica_workers.dev import run_dev
+    from logistica_workers.cli.dev import run_dev
 
     return run_dev(args)
 
@@ -170,7 +170,7 @@ def temp_dir_problem() -> str | None:
 
 
 def solve(args: argparse.Namespace) -> int:
-    from logistica_workers.routing.solve_cli import run
+    from logistica_workers.cli.solve import run
 
     if problem := temp_dir_problem():
         return fail("solve", problem, 1)
@@ -178,7 +178,7 @@ def solve(args: argparse.Namespace) -> int:
 
 
 def matrix(args: argparse.Namespace) -> int:
-    from logistica_workers.routing.matrix_cli import run
+    from logistica_workers.cli.matrix import run
 
     return run(args)
 

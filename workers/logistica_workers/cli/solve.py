@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from logistica_workers.api import Problem, describe_errors
-from logistica_workers.commands import EXIT_USAGE, fail
+from logistica_workers.cli.commands import EXIT_USAGE, fail
 from logistica_workers.routing import cvrplib, replan
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.portfolio import Portfolio, Progress, has_room, warm_up

@@ -9,9 +9,9 @@ import re
 import sys
 
 from logistica_workers.api import Matrix
-from logistica_workers.commands import EXIT_USAGE, fail
+from logistica_workers.cli.commands import EXIT_USAGE, fail
+from logistica_workers.cli.solve import load_problem
 from logistica_workers.routing.osrm import OsrmError, check_base_url, fetch_matrix
-from logistica_workers.routing.solve_cli import load_problem
 
 PROFILE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from logistica_workers import __version__, commands
+from logistica_workers import __version__
+from logistica_workers.cli import commands
 from logistica_workers.runtime.process import check_process_settings
 from logistica_workers.runtime.settings import SettingError, env_optional, env_port, env_str
 
