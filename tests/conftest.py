@@ -18,10 +18,13 @@ from tests.platform.netns import NODE_NETWORKS
 from tests.platform.node import Node, images_dir
 from tests.support.db import create_database
 
+TESTS = Path(__file__).resolve().parent
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        tier = Path(str(item.fspath)).parent.name
+        path = Path(str(item.fspath)).resolve()
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
         if tier in {"unit", "integration", "e2e"}:
             item.add_marker(getattr(pytest.mark, tier))
 

@@ -1,7 +1,7 @@
 """OpenAPI 3.1 documents of the HTTP services, built from the pydantic models.
 
 The schemas come from ``model_json_schema``; paths, status codes and error bodies are written
-here by hand and must match the handlers (``tests/unit/test_openapi.py`` checks the answers).
+here by hand and must match the handlers (``tests/unit/api/test_openapi.py`` checks the answers).
 Regenerate the checked-in copies with ``python -m logistica_workers.api.openapi docs/openapi``.
 """
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from logistica_workers.api import openapi
 from logistica_workers.routing.service import RouteService, RouteSettings, build_app
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "openapi"
 
 
 def test_checked_in_documents_equal_the_generated_ones() -> None:

@@ -25,7 +25,7 @@ from logistica_workers.routing.portfolio import Portfolio
 from tests.support.feasibility import check, haversine_m
 from tests.support.problems import city_problem
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def solve(doc: dict[str, Any]) -> dict[str, Any]:

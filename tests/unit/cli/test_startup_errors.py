@@ -12,7 +12,7 @@ import pytest
 from logistica_workers import cli
 from tests.support.cli import logistica
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def test_operator_without_credentials_fails_fast_with_one_line(tmp_path: Path) -> None:

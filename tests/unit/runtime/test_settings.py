@@ -6,7 +6,7 @@ from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.routing.service import RouteSettings
 from tests.support.cli import logistica
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def test_ingest_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from logistica_workers.api.routing import RoutingJobSpec
 from logistica_workers.api.webhook_source import WebhookSourceSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 DESCRIBED: list[tuple[str, type[BaseModel]]] = [
     ("webhooksources.yaml", WebhookSourceSpec),

@@ -15,7 +15,7 @@ from logistica_workers import cli
 from logistica_workers.runtime.settings import CHOICES
 from tests.support.cli import logistica
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NAME = re.compile(r"LOGISTICA_[A-Z0-9_]+")
 
 # Free text: any value is accepted by its reader (a DSN, a path, a name, a list).
