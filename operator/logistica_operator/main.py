@@ -52,7 +52,7 @@ def credentials_problem() -> str | None:
     return None
 
 
-def run(namespaces: list[str] | None, all_namespaces: bool) -> int:
+def run_operator(namespaces: list[str] | None, all_namespaces: bool) -> int:
     from logistica_operator import routing_jobs, webhook_sources  # noqa: F401 - registers handlers
 
     run_settings = RunSettings()

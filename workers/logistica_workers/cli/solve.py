@@ -1,4 +1,5 @@
-"""``logistica solve``: one problem file (JSON or CVRPLIB .vrp), with terminal progress."""
+"""``logistica solve``: one problem file (JSON or CVRPLIB .vrp) with terminal progress, or one
+RoutingJob (what a solver Job runs)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,200 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from logistica_workers.cli.exits import EXIT_FAILURE, fail
+from logistica_workers.cli.options import temp_dir_problem
 
-from logistica_workers.api import Problem, describe_errors
-from logistica_workers.cli.commands import EXIT_USAGE, fail
-from logistica_workers.routing import cvrplib, replan
-from logistica_workers.routing.instance import Instance
-from logistica_workers.routing.portfolio import Portfolio, Progress, has_room, warm_up
+if TYPE_CHECKING:  # the engines load when `solve` runs, not for `logistica --help`
+    from logistica_workers.api import Problem, Solution
+    from logistica_workers.cli.options import Subparsers
+    from logistica_workers.routing.instance import Instance
+    from logistica_workers.routing.portfolio import Portfolio, Progress
+    from logistica_workers.routing.replan import Replan
 
 SHUTDOWN_RESERVE_SECONDS = 0.35  # stopping engines and writing the answer
+
+
+class BadInput(ValueError):
+    """The problem file or an option cannot be used (exit 2)."""
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser(
+        "solve",
+        help="solve one problem (JSON or CVRPLIB .vrp file) or one RoutingJob",
+        description="Solve one routing problem and print or write the solution.",
+    )
+    p.add_argument("file", nargs="?", type=Path, help="problem JSON, or a CVRPLIB .vrp file")
+    p.add_argument("--routingjob", metavar="NAMESPACE/NAME", help="solve this RoutingJob")
+    p.add_argument("--time-limit", type=float, help="seconds (overrides the problem's options)")
+    p.add_argument("-o", "--output", type=Path, help="write the solution JSON here")
+    p.add_argument(
+        "--plot", type=Path, help="draw the routes: .svg/.png, or .html (a map on OSM tiles)"
+    )
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if problem := temp_dir_problem():
+        return fail("solve", problem, EXIT_FAILURE)
+    if args.routingjob:
+        return solve_routingjob(args.routingjob, args.time_limit)
+    try:
+        return solve_file(args)
+    except BadInput as exc:
+        return fail("solve", str(exc))
+
+
+def solve_routingjob(name: str, time_limit: float | None) -> int:
+    from logistica_workers.routing.routingjob import RoutingJobError
+    from logistica_workers.routing.routingjob import solve_routingjob as solve_job
+
+    try:
+        solution = solve_job(name, time_limit)
+    except RoutingJobError as exc:
+        return fail("solve", str(exc))
+    print(
+        f"logistica solve: {name}: {len(solution.routes)} routes, "
+        f"{len(solution.unassigned)} unassigned" + (" (partial)" if solution.partial else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def solve_file(args: argparse.Namespace) -> int:
+    """Read, solve within the time limit (SIGTERM/SIGINT stop early with the best so far),
+    write; exit 1 when nothing was planned although couriers have room."""
+    from logistica_workers.routing.portfolio import Portfolio, has_room, warm_up
+
+    check_options(args)
+    stopping = StopOnSignal()
+    warm_up()  # the engines' fork server starts while the problem is read
+    problem, inst, rp, extra = read_instance(args.file, args.time_limit, args.plot)
+    progress = TerminalProgress()
+    inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
+    warm = rp.warm_start(inst) if rp is not None else None
+    portfolio = Portfolio(inst, on_progress=progress, initial=warm)
+    stopping.attach(portfolio)
+    try:
+        solution = portfolio.run()
+    except RuntimeError as exc:
+        progress.done()
+        return fail("solve", f"solver failed: {exc}", EXIT_FAILURE)
+    progress.done()
+    if rp is not None:
+        solution = rp.finish(solution)
+    write_solution(args, inst, solution, extra)
+    if args.plot and problem is not None:
+        from logistica_workers.routing.plot import plot_solution
+
+        plot_solution(problem, solution, args.plot)
+    print(f"logistica solve: {summary(solution)}", file=sys.stderr)
+    if not solution.routes and has_room(inst):
+        return fail(
+            "solve",
+            f"no solution: every stop unassigned (status {solution.solver.status}) although "
+            "couriers have room; give it more time (--time-limit)",
+            EXIT_FAILURE,
+        )
+    return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    if args.file is None:
+        raise BadInput("give a problem FILE (JSON or .vrp)")
+    if not args.file.exists():
+        raise BadInput(f"{args.file}: no such file")
+    if args.time_limit is not None and not 0 < args.time_limit <= 3600:
+        raise BadInput("--time-limit must be in (0, 3600] seconds")
+    if args.plot and args.plot.suffix.lower() not in (".svg", ".png", ".html"):
+        raise BadInput(f"--plot must end in .svg, .png or .html, got {args.plot.name!r}")
+
+
+class StopOnSignal:
+    """SIGTERM/SIGINT stop the search with the best plan so far; a signal that arrives before
+    the search starts stops it as soon as it is attached."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.portfolio: Portfolio | None = None
+        signal.signal(signal.SIGTERM, self._interrupt)
+        signal.signal(signal.SIGINT, self._interrupt)
+
+    def _interrupt(self, _sig: int, _frame: object) -> None:
+        self.requested.set()
+        if self.portfolio is not None:
+            self.portfolio.stop()
+
+    def attach(self, portfolio: Portfolio) -> None:
+        self.portfolio = portfolio
+        if self.requested.is_set():
+            portfolio.stop()
+
+
+def read_instance(
+    path: Path, time_limit: float | None, plot: Path | None
+) -> tuple[Problem | None, Instance, Replan | None, dict[str, Any]]:
+    """The problem (None for CVRPLIB), its solver instance, the re-planning around it (a
+    problem with committed stops), and extra output fields."""
+    from logistica_workers.routing import cvrplib, replan
+
+    try:
+        if path.suffix.lower() == ".vrp":
+            if plot:
+                raise BadInput("--plot needs a problem JSON (CVRPLIB files have no map)")
+            name, inst = cvrplib.read_vrp(path, time_limit or 10.0)
+            return None, inst, None, {"instance": name}
+        problem = load_problem(path)
+        inst, rp = replan.prepare(problem, time_limit)
+        return problem, inst, rp, {}
+    except BadInput:
+        raise
+    except (ValueError, OSError) as exc:
+        raise BadInput(str(exc)) from None
+
+
+def load_problem(path: Path) -> Problem:
+    from pydantic import ValidationError
+
+    from logistica_workers.api import Problem, describe_errors
+
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path} is not valid JSON: {exc}") from None
+    try:
+        return Problem.model_validate(doc)
+    except ValidationError as exc:
+        raise BadInput(f"{path}: {describe_errors(exc)}") from None
+
+
+def write_solution(
+    args: argparse.Namespace, inst: Instance, solution: Solution, extra: dict[str, Any]
+) -> None:
+    """The solution JSON to ``-o`` or stdout (CVRPLIB: plus its classic ``cost``)."""
+    from logistica_workers.routing import cvrplib
+
+    out = solution.model_dump(mode="json", by_alias=True)
+    if inst.kind == "cvrp":
+        index = {sid: i for i, sid in enumerate(inst.stop_ids)}
+        routes = [[index[s] for s in r.stops] for r in solution.routes]
+        extra["cost"] = cvrplib.cost(inst, routes)
+    out.update(extra)
+    text = json.dumps(out, indent=2)
+    if args.output:
+        args.output.write_text(text + "\n")
+    else:
+        print(text)
+
+
+def summary(solution: Solution) -> str:
+    return (
+        f"{len(solution.routes)} routes, {solution.total_distance_meters:,.0f} m, "
+        f"{len(solution.unassigned)} unassigned, objective {solution.objective:,.1f}"
+        + (" (partial)" if solution.partial else "")
+    )
 
 
 def seconds_since_process_start() -> float:
@@ -40,21 +224,6 @@ def budget(limit: float) -> float:
     return max(0.05, limit - seconds_since_process_start() - SHUTDOWN_RESERVE_SECONDS)
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    return fail("solve", message, code)
-
-
-def load_problem(path: Path) -> Problem:
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
-    try:
-        return Problem.model_validate(doc)
-    except ValidationError as exc:
-        raise ValueError(f"{path}: {describe_errors(exc)}") from None
-
-
 class TerminalProgress:
     """A live status line on a terminal; elsewhere (logs, pods) one JSON line per improvement."""
 
@@ -68,115 +237,17 @@ class TerminalProgress:
                 f"  {p.elapsed:5.1f}s  [{p.engine}]\x1b[K"
             )
         else:
-            line = (
-                json.dumps(
-                    {
-                        "event": "progress",
-                        "bestObjective": round(p.best_objective, 3),
-                        "solutions": p.solutions,
-                        "elapsedSeconds": round(p.elapsed, 3),
-                        "engine": p.engine,
-                    }
-                )
-                + "\n"
-            )
+            fields = {
+                "event": "progress",
+                "bestObjective": round(p.best_objective, 3),
+                "solutions": p.solutions,
+                "elapsedSeconds": round(p.elapsed, 3),
+                "engine": p.engine,
+            }
+            line = json.dumps(fields) + "\n"
         sys.stderr.write(line)
         sys.stderr.flush()
 
     def done(self) -> None:
         if self.live:
             sys.stderr.write("\n")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.routingjob:
-        from logistica_workers.routing.routingjob import RoutingJobError, solve_routingjob
-
-        try:
-            solution = solve_routingjob(args.routingjob, args.time_limit)
-        except RoutingJobError as exc:
-            return _fail(str(exc))
-        print(
-            f"logistica solve: {args.routingjob}: {len(solution.routes)} routes, "
-            f"{len(solution.unassigned)} unassigned" + (" (partial)" if solution.partial else ""),
-            file=sys.stderr,
-        )
-        return 0
-    if args.file is None:
-        return _fail("give a problem FILE (JSON or .vrp)")
-    if not args.file.exists():
-        return _fail(f"{args.file}: no such file")
-    if args.time_limit is not None and not 0 < args.time_limit <= 3600:
-        return _fail("--time-limit must be in (0, 3600] seconds")
-    if args.plot and args.plot.suffix.lower() not in (".svg", ".png", ".html"):
-        return _fail(f"--plot must end in .svg, .png or .html, got {args.plot.name!r}")
-    stopping: list[Portfolio | None] = [None]  # SIGTERM before the search starts counts too
-    requested = threading.Event()
-
-    def interrupt(_sig: int, _frame: object) -> None:
-        requested.set()
-        if stopping[0] is not None:
-            stopping[0].stop()
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
-    warm_up()  # the engines' fork server starts while the problem is read
-    extra: dict[str, Any] = {}
-    problem: Problem | None = None
-    inst: Instance
-    rp: replan.Replan | None = None
-    try:
-        if args.file.suffix.lower() == ".vrp":
-            if args.plot:
-                return _fail("--plot needs a problem JSON (CVRPLIB files have no map)")
-            name, inst = cvrplib.read_vrp(args.file, args.time_limit or 10.0)
-            extra["instance"] = name
-        else:
-            problem = load_problem(args.file)
-            inst, rp = replan.prepare(problem, args.time_limit)
-    except (ValueError, OSError) as exc:
-        return _fail(str(exc))
-
-    progress = TerminalProgress()
-    inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
-    warm = rp.warm_start(inst) if rp is not None else None
-    portfolio = Portfolio(inst, on_progress=progress, initial=warm)
-    stopping[0] = portfolio
-    if requested.is_set():
-        portfolio.stop()
-    try:
-        solution = portfolio.run()
-    except RuntimeError as exc:
-        progress.done()
-        return _fail(f"solver failed: {exc}", 1)
-    progress.done()
-    if rp is not None:
-        solution = rp.finish(solution)
-    out = solution.model_dump(mode="json", by_alias=True)
-    if inst.kind == "cvrp":
-        index = {sid: i for i, sid in enumerate(inst.stop_ids)}
-        routes = [[index[s] for s in r.stops] for r in solution.routes]
-        extra["cost"] = cvrplib.cost(inst, routes)
-    out.update(extra)
-    text = json.dumps(out, indent=2)
-    if args.output:
-        args.output.write_text(text + "\n")
-    else:
-        print(text)
-    if args.plot and problem is not None:
-        from logistica_workers.routing.plot import plot_solution
-
-        plot_solution(problem, solution, args.plot)
-    summary = (
-        f"{len(solution.routes)} routes, {solution.total_distance_meters:,.0f} m, "
-        f"{len(solution.unassigned)} unassigned, objective {solution.objective:,.1f}"
-        + (" (partial)" if solution.partial else "")
-    )
-    print(f"logistica solve: {summary}", file=sys.stderr)
-    if not solution.routes and has_room(inst):
-        return _fail(
-            f"no solution: every stop unassigned (status {solution.solver.status}) although "
-            "couriers have room; give it more time (--time-limit)",
-            1,
-        )
-    return 0
