@@ -18,7 +18,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from logistica_workers.ingest.signing import sign
+from logistica_workers.ingest.providers import sign
 from tests.support.ingest import RunningWorker, running_worker, signed, source
 
 T = TypeVar("T")

@@ -143,7 +143,7 @@ async def test_bad_bodies(
     http: aiohttp.ClientSession,
 ) -> None:
     _, headers = signed(GITHUB, {})
-    from logistica_workers.ingest.signing import sign
+    from logistica_workers.ingest.providers import sign
 
     headers = sign(GITHUB.spec.provider, "gh-new", body, timestamp=0)
     headers["Content-Type"] = content_type

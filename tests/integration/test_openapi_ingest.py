@@ -13,7 +13,7 @@ import pytest
 
 from logistica_workers.api import openapi
 from logistica_workers.db.migrate import migrate
-from logistica_workers.ingest.signing import sign
+from logistica_workers.ingest.providers import sign
 from tests.support.ingest import RunningWorker, running_worker, signed, source
 
 GITHUB = source("gh", "github")

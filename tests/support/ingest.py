@@ -15,8 +15,8 @@ import aiohttp
 from logistica_workers.api import WebhookSourceSpec
 from logistica_workers.api.ingest_config import IngestSource
 from logistica_workers.ingest.app import IngestSettings
+from logistica_workers.ingest.providers import sign
 from logistica_workers.ingest.server import run_ingest
-from logistica_workers.ingest.signing import sign
 
 
 def source(

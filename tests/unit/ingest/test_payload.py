@@ -8,14 +8,11 @@ import zlib
 import pytest
 
 from logistica_workers.api import Provider
-from logistica_workers.ingest.payload import (
-    BodyKind,
-    PayloadError,
-    check_content_type,
-    content_encoding,
-    parse_form,
-)
-from logistica_workers.ingest.payload import _inflate as inflate
+from logistica_workers.ingest.body import BodyKind, check_content_type, content_encoding
+from logistica_workers.ingest.body import _inflate as inflate
+from logistica_workers.ingest.form import parse_form
+from logistica_workers.ingest.providers import SCHEMES
+from logistica_workers.ingest.refusal import PayloadError
 
 
 def test_form_fields_repeated_names_and_slack_payload() -> None:
@@ -71,9 +68,12 @@ def test_content_types_and_encodings() -> None:
     assert check_content_type("application/json; charset=utf-8") is BodyKind.JSON
     assert check_content_type("application/cloudevents+json") is BodyKind.JSON
     for provider in (Provider.SLACK, Provider.TWILIO):
-        assert check_content_type("application/x-www-form-urlencoded", provider) is BodyKind.FORM
+        form = SCHEMES[provider].form_bodies
+        assert check_content_type("application/x-www-form-urlencoded", form) is BodyKind.FORM
     with pytest.raises(PayloadError, match="must be application/json, got") as err:
-        check_content_type("application/x-www-form-urlencoded", Provider.GITHUB)
+        check_content_type(
+            "application/x-www-form-urlencoded", SCHEMES[Provider.GITHUB].form_bodies
+        )
     assert err.value.status == 415
     assert content_encoding("", False) is False
     assert content_encoding("identity", False) is False

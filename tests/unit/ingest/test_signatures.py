@@ -9,8 +9,8 @@ import hmac
 import pytest
 
 from logistica_workers.api import HmacSpec, Provider
-from logistica_workers.ingest.signatures import SignatureError, prepare_keys, verify
-from logistica_workers.ingest.signing import sign
+from logistica_workers.ingest.providers import prepare_keys, sign, verify
+from logistica_workers.ingest.signatures import SignatureError
 
 
 def keys(provider: Provider, *values: str):  # type: ignore[no-untyped-def]

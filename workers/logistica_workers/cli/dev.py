@@ -54,7 +54,7 @@ def default_data_dir() -> Path:
 
 def sample_curl(source: IngestSource, port: int) -> str:
     """A ``curl`` that sends ``source`` one correctly signed event."""
-    from logistica_workers.ingest.signing import sign
+    from logistica_workers.ingest.providers import sign
 
     body = json.dumps({"id": "evt_dev_1", "type": "order.created", "order": {"id": 1042}})
     secret = next(iter((source.keys or {}).values()))

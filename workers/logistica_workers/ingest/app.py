@@ -16,10 +16,21 @@ from logistica_workers.api.ingest_config import IngestSource
 from logistica_workers.api.openapi import ingest_document
 from logistica_workers.api.webhook_source import Provider, WebhookSourceSpec
 from logistica_workers.db.pool import Database
-from logistica_workers.ingest import payload
+from logistica_workers.ingest.body import (
+    BodyKind,
+    check_content_type,
+    content_encoding,
+    inflate,
+    read_body,
+)
+from logistica_workers.ingest.form import parse_form
+from logistica_workers.ingest.idempotency import event_id as idempotency_key
 from logistica_workers.ingest.keyring import KeyRing
 from logistica_workers.ingest.metrics import IngestMetrics
-from logistica_workers.ingest.signatures import SignatureError, verify
+from logistica_workers.ingest.providers import SCHEMES, stored_headers, verify
+from logistica_workers.ingest.refusal import PayloadError
+from logistica_workers.ingest.signatures import SignatureError
+from logistica_workers.ingest.strict_json import parse_json
 from logistica_workers.ingest.writer import (
     Duplicate,
     GroupCommitWriter,
@@ -77,6 +88,20 @@ class IngestSettings:
                 f"({writers + 1}), got {settings.pool_size}"
             )
         return settings
+
+
+@dataclass(frozen=True)
+class Received:
+    """A verified, parsed request body and its idempotency key."""
+
+    body: bytes  # inflated
+    doc: Any
+    form: bool
+    event_id: str
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
 
 
 @dataclass
@@ -156,52 +181,16 @@ class IngestWorker:
     ) -> web.Response:
         if keyring is None:
             return error(404, "unknown_source", f"no webhook source named {name!r}")
-        spec = keyring.source.spec
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.request_timeout
         try:
-            kind = payload.check_content_type(
-                request.headers.get("Content-Type", ""), spec.provider
-            )
-            gzipped = payload.content_encoding(
-                request.headers.get("Content-Encoding", ""), spec.gzip is not None
-            )
-            if request.content.is_eof():  # the usual case: the whole body came with the head
-                wire: bytes | None = await payload.read_body(request, spec.max_body_bytes)
-            else:
-                wire = await self._read_arriving_body(request, spec.max_body_bytes, deadline)
-            if wire is None:
-                return error(
-                    503,
-                    "draining",
-                    "the worker is shutting down and the body did not arrive in time",
-                    retry_after=self.settings.retry_after,
-                    close=True,
-                )
-            if keyring.error:
-                return error(
-                    503,
-                    "keys_unavailable",
-                    f"the source's signing keys are unusable: {keyring.error}",
-                    retry_after=self.settings.retry_after,
-                )
-            form = kind is payload.BodyKind.FORM
-            if gzipped and spec.gzip is not None and spec.gzip.signed_body == "compressed":
-                self._verify(spec, request, wire, keyring, form)
-                body = await payload.inflate(wire, spec.max_body_bytes)
-            else:
-                body = await payload.inflate(wire, spec.max_body_bytes) if gzipped else wire
-                self._verify(spec, request, body, keyring, form)
-            doc: Any = payload.parse_form(body) if form else payload.parse_json(body)
-            if spec.provider is Provider.SLACK and _is_url_verification(doc):
-                return _challenge(doc)
-            event_id = payload.event_id(
-                spec.provider, spec.idempotency_key, request.headers, doc, body
-            )
-        except payload.PayloadError as exc:
+            received = await self._receive(request, keyring, deadline)
+        except PayloadError as exc:
             return error(exc.status, exc.code, str(exc))
         except SignatureError as exc:
             return error(401, "bad_signature", str(exc))
+        if isinstance(received, web.Response):
+            return received
         if not self.db.ready:
             return error(
                 503,
@@ -209,22 +198,71 @@ class IngestWorker:
                 "the database is unreachable",
                 retry_after=self.settings.retry_after,
             )
+        spec = keyring.source.spec
         extra = spec.idempotency_key.header if spec.idempotency_key else None
+        headers = stored_headers(spec.provider, request.headers, extra)
         event = PendingEvent(
             namespace=keyring.source.namespace,
             source=name,
-            event_id=event_id,
-            headers_json=orjson.dumps(payload.stored_headers(request.headers, extra)).decode(),
-            payload_json=orjson.dumps(doc).decode() if form else body.decode(),
+            event_id=received.event_id,
+            headers_json=orjson.dumps(headers).decode(),
+            payload_json=orjson.dumps(received.doc).decode() if received.form else received.text,
             future=loop.create_future(),
         )
         if spec.replay_window_seconds:
             event.replay_window = float(spec.replay_window_seconds)
-            event.body_digest = hashlib.sha256(body).digest()
+            event.body_digest = hashlib.sha256(received.body).digest()
+        return await self._store(event, deadline)
+
+    async def _receive(
+        self, request: web.Request, keyring: KeyRing, deadline: float
+    ) -> Received | web.Response:
+        """The body read within its limits, verified, parsed and keyed; or the answer that
+        ends the request early (draining, keys unusable, Slack's endpoint check)."""
+        spec = keyring.source.spec
+        kind = check_content_type(
+            request.headers.get("Content-Type", ""), SCHEMES[spec.provider].form_bodies
+        )
+        gzipped = content_encoding(
+            request.headers.get("Content-Encoding", ""), spec.gzip is not None
+        )
+        wire = await self._read_wire(request, spec.max_body_bytes, deadline)
+        if wire is None:
+            return error(
+                503,
+                "draining",
+                "the worker is shutting down and the body did not arrive in time",
+                retry_after=self.settings.retry_after,
+                close=True,
+            )
+        if keyring.error:
+            return error(
+                503,
+                "keys_unavailable",
+                f"the source's signing keys are unusable: {keyring.error}",
+                retry_after=self.settings.retry_after,
+            )
+        form = kind is BodyKind.FORM
+        compressed_signed = (
+            gzipped and spec.gzip is not None and spec.gzip.signed_body == "compressed"
+        )
+        if compressed_signed:
+            self._verify(spec, request, wire, keyring, form)
+        body = await inflate(wire, spec.max_body_bytes) if gzipped else wire
+        if not compressed_signed:
+            self._verify(spec, request, body, keyring, form)
+        doc: Any = parse_form(body) if form else parse_json(body)
+        if spec.provider is Provider.SLACK and _is_url_verification(doc):
+            return _challenge(doc)
+        key = idempotency_key(spec.provider, spec.idempotency_key, request.headers, doc, body)
+        return Received(body, doc, form, key)
+
+    async def _store(self, event: PendingEvent, deadline: float) -> web.Response:
+        """Queue ``event`` for the group-commit writer and answer with what became of it."""
         # the deadline fails the future itself: one timer, cheaper than a timeout scope, and a
         # writer skips an event whose future is done, so a request answered 504 while still
         # queued is never written
-        timer = loop.call_at(deadline, _expire, event.future)
+        timer = asyncio.get_running_loop().call_at(deadline, _expire, event.future)
         try:
             outcome = await self.writer.submit(event)
         except QueueFull:
@@ -238,23 +276,23 @@ class IngestWorker:
         finally:
             timer.cancel()
         if isinstance(outcome, Duplicate):
-            return _answer(200, "duplicate", outcome.id, event_id)
+            return _answer(200, "duplicate", outcome.id, event.event_id)
         if isinstance(outcome, Replay):
-            return _answer(200, "replay", outcome.id, event_id)
-        return _answer(202, "stored", outcome.id, event_id)
+            return _answer(200, "replay", outcome.id, event.event_id)
+        return _answer(202, "stored", outcome.id, event.event_id)
 
-    async def _read_arriving_body(
-        self, request: web.Request, limit: int, deadline: float
-    ) -> bytes | None:
-        """A body still arriving, bounded by ``limit`` and by the request deadline or the
-        drain's if sooner; None when the drain ended before it arrived."""
+    async def _read_wire(self, request: web.Request, limit: int, deadline: float) -> bytes | None:
+        """The body as sent, bounded by ``limit``. One still arriving is also bounded by the
+        request deadline or the drain's if sooner: None when the drain ended before it came."""
+        if request.content.is_eof():  # the usual case: the whole body came with the head
+            return await read_body(request, limit)
         if self.drain_deadline is not None:
             deadline = min(deadline, self.drain_deadline)
         scope = asyncio.timeout_at(deadline)
         self._body_reads.add(scope)
         try:
             async with scope:
-                return await payload.read_body(request, limit)
+                return await read_body(request, limit)
         except TimeoutError:
             if self.drain_deadline is not None:
                 return None

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from logistica_workers.api.ingest_config import IngestSource
-from logistica_workers.ingest.signatures import Keys, prepare_keys
+from logistica_workers.ingest.providers import prepare_keys
+from logistica_workers.ingest.signatures import Keys
 
 log = logging.getLogger("logistica.ingest.keys")
 

@@ -1,5 +1,6 @@
-"""Signature schemes of the supported providers. Every comparison is constant-time and every
-accepted key of the source is tried (rotation). Nothing here logs keys or bodies.
+"""How each provider's signature is checked (the receiving side; ``providers.py`` holds the
+table that picks one). Every comparison is constant-time and every accepted key of the source
+is tried (rotation). Nothing here logs keys or bodies.
 
 References: GitHub "Validating webhook deliveries"; Stripe "Verify webhook signatures manually";
 Shopify "Verify a webhook"; Slack "Verifying requests from Slack"; standardwebhooks.com spec;
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
-from logistica_workers.api.webhook_source import HmacSpec, Provider
+from logistica_workers.api.webhook_source import HmacSpec
 
 
 class SignatureError(Exception):
@@ -30,19 +31,25 @@ class Keys:
     raw: tuple[bytes, ...]
 
 
-def prepare_keys(provider: Provider, values: Sequence[str]) -> Keys:
-    """Standard Webhooks secrets are ``whsec_`` + base64; every other scheme uses the bytes."""
-    out = []
-    for v in values:
-        v = v.strip()
-        if provider is Provider.STANDARD:
-            try:
-                out.append(base64.b64decode(v.removeprefix("whsec_"), validate=True))
-            except binascii.Error as exc:
-                raise ValueError("a standard-webhooks secret must be whsec_ + base64") from exc
-        else:
-            out.append(v.encode())
-    return Keys(tuple(out))
+@dataclass(frozen=True)
+class Inbound:
+    """What a scheme's check reads: the request as received, and the source's settings."""
+
+    headers: Mapping[str, str]
+    body: bytes  # the bytes the sender signed
+    now: float
+    tolerance: int  # seconds a signed timestamp may be off
+    hmac_spec: HmacSpec | None = None  # provider hmac only
+    url: str = ""  # the URL the sender used (twilio only)
+    form: bool = False  # a form-encoded body (twilio signs its fields)
+
+
+def standard_key(secret: str) -> bytes:
+    """Standard Webhooks secrets are ``whsec_`` + base64 (every other scheme uses the bytes)."""
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a standard-webhooks secret must be whsec_ + base64") from exc
 
 
 def _mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
@@ -95,18 +102,16 @@ def _check_time(ts_text: str, now: float, tolerance: int) -> None:
         raise SignatureError(f"timestamp is more than {tolerance}s in the future")
 
 
-def verify_github(headers: Mapping[str, str], body: bytes, keys: Keys) -> None:
-    value = _header(headers, "X-Hub-Signature-256")
+def verify_github(r: Inbound, keys: Keys) -> None:
+    value = _header(r.headers, "X-Hub-Signature-256")
     if not value.startswith("sha256="):
         raise SignatureError("X-Hub-Signature-256 must start with sha256=")
-    if not _any_match(keys, body, [_unhex(value[7:], "X-Hub-Signature-256")]):
+    if not _any_match(keys, r.body, [_unhex(value[7:], "X-Hub-Signature-256")]):
         raise SignatureError("signature does not match")
 
 
-def verify_stripe(
-    headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int
-) -> None:
-    value = _header(headers, "Stripe-Signature")
+def verify_stripe(r: Inbound, keys: Keys) -> None:
+    value = _header(r.headers, "Stripe-Signature")
     timestamp = None
     sigs = []
     for item in value.split(","):
@@ -122,37 +127,33 @@ def verify_stripe(
         raise SignatureError("Stripe-Signature has no t= timestamp")
     if not sigs:
         raise SignatureError("Stripe-Signature has no hex v1= signature")
-    if not _any_match(keys, timestamp.encode() + b"." + body, sigs):
+    if not _any_match(keys, timestamp.encode() + b"." + r.body, sigs):
         raise SignatureError("signature does not match")
-    _check_time(timestamp, now, tolerance)
+    _check_time(timestamp, r.now, r.tolerance)
 
 
-def verify_shopify(headers: Mapping[str, str], body: bytes, keys: Keys) -> None:
-    value = _header(headers, "X-Shopify-Hmac-Sha256")
-    if not _any_match(keys, body, [_unb64(value, "X-Shopify-Hmac-Sha256")]):
+def verify_shopify(r: Inbound, keys: Keys) -> None:
+    value = _header(r.headers, "X-Shopify-Hmac-Sha256")
+    if not _any_match(keys, r.body, [_unb64(value, "X-Shopify-Hmac-Sha256")]):
         raise SignatureError("signature does not match")
 
 
-def verify_slack(
-    headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int
-) -> None:
-    ts = _header(headers, "X-Slack-Request-Timestamp")
-    value = _header(headers, "X-Slack-Signature")
+def verify_slack(r: Inbound, keys: Keys) -> None:
+    ts = _header(r.headers, "X-Slack-Request-Timestamp")
+    value = _header(r.headers, "X-Slack-Signature")
     if not value.startswith("v0="):
         raise SignatureError("X-Slack-Signature must start with v0=")
     if not _any_match(
-        keys, b"v0:" + ts.encode() + b":" + body, [_unhex(value[3:], "X-Slack-Signature")]
+        keys, b"v0:" + ts.encode() + b":" + r.body, [_unhex(value[3:], "X-Slack-Signature")]
     ):
         raise SignatureError("signature does not match")
-    _check_time(ts, now, tolerance)
+    _check_time(ts, r.now, r.tolerance)
 
 
-def verify_standard(
-    headers: Mapping[str, str], body: bytes, keys: Keys, now: float, tolerance: int
-) -> None:
-    msg_id = _header(headers, "webhook-id", "svix-id")
-    ts = _header(headers, "webhook-timestamp", "svix-timestamp")
-    value = _header(headers, "webhook-signature", "svix-signature")
+def verify_standard(r: Inbound, keys: Keys) -> None:
+    msg_id = _header(r.headers, "webhook-id", "svix-id")
+    ts = _header(r.headers, "webhook-timestamp", "svix-timestamp")
+    value = _header(r.headers, "webhook-signature", "svix-signature")
     sigs = []
     for item in value.split():
         version, _, sig = item.partition(",")
@@ -160,19 +161,21 @@ def verify_standard(
             sigs.append(_unb64(sig, "webhook-signature v1"))
     if not sigs:
         raise SignatureError("webhook-signature has no v1 signature")
-    if not _any_match(keys, f"{msg_id}.{ts}.".encode() + body, sigs):
+    if not _any_match(keys, f"{msg_id}.{ts}.".encode() + r.body, sigs):
         raise SignatureError("signature does not match")
-    _check_time(ts, now, tolerance)
+    _check_time(ts, r.now, r.tolerance)
 
 
-def verify_hmac(headers: Mapping[str, str], body: bytes, keys: Keys, spec: HmacSpec) -> None:
-    value = _header(headers, spec.header)
+def verify_hmac(r: Inbound, keys: Keys) -> None:
+    spec = r.hmac_spec
+    assert spec is not None  # guaranteed by WebhookSourceSpec
+    value = _header(r.headers, spec.header)
     if spec.prefix:
         if not value.startswith(spec.prefix):
             raise SignatureError(f"{spec.header} must start with {spec.prefix!r}")
         value = value[len(spec.prefix) :]
     sig = _unhex(value, spec.header) if spec.encoding == "hex" else _unb64(value, spec.header)
-    if not _any_match(keys, body, [sig], spec.algorithm):
+    if not _any_match(keys, r.body, [sig], spec.algorithm):
         raise SignatureError("signature does not match")
 
 
@@ -194,63 +197,33 @@ def twilio_urls(url: str) -> list[str]:
     return [url, urlunsplit(other)]
 
 
-def verify_twilio(
-    headers: Mapping[str, str], body: bytes, keys: Keys, url: str, form: bool
-) -> None:
+def verify_twilio(r: Inbound, keys: Keys) -> None:
     """HMAC-SHA1 over the URL plus, for a form body, each parameter name + value sorted by
     name (then value). A JSON body is bound by ``bodySHA256`` in the signed URL's query."""
-    sig = _unb64(_header(headers, "X-Twilio-Signature"), "X-Twilio-Signature")
-    suffix = ""
-    if form:
+    sig = _unb64(_header(r.headers, "X-Twilio-Signature"), "X-Twilio-Signature")
+    if r.form:
         try:
-            pairs = parse_qsl(body.decode(), keep_blank_values=True)
+            suffix = twilio_form_suffix(r.body.decode())
         except UnicodeDecodeError:
             raise SignatureError("form body is not UTF-8") from None
-        params: dict[str, set[str]] = {}
-        for name, value in pairs:
-            params.setdefault(name, set()).add(value)
-        suffix = "".join(n + v for n in sorted(params) for v in sorted(params[n]))
     else:
-        claimed = parse_qs(urlsplit(url).query).get("bodySHA256")
+        suffix = ""
+        claimed = parse_qs(urlsplit(r.url).query).get("bodySHA256")
         if not claimed:
             raise SignatureError("a JSON body needs bodySHA256 in the signed URL's query")
-        if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), claimed[0].lower()):
+        if not hmac.compare_digest(hashlib.sha256(r.body).hexdigest(), claimed[0].lower()):
             raise SignatureError("bodySHA256 does not match the body")
     matched = False
-    for candidate in twilio_urls(url):
+    for candidate in twilio_urls(r.url):
         matched |= _any_match(keys, (candidate + suffix).encode(), [sig], "sha1")
     if not matched:
-        raise SignatureError(f"signature does not match (for the URL {url})")
+        raise SignatureError(f"signature does not match (for the URL {r.url})")
 
 
-def verify(
-    provider: Provider,
-    headers: Mapping[str, str],
-    body: bytes,
-    keys: Keys,
-    *,
-    now: float,
-    tolerance: int,
-    hmac_spec: HmacSpec | None = None,
-    url: str = "",
-    form: bool = False,
-) -> None:
-    """Raise SignatureError unless the request is signed by one of ``keys``. ``url`` (the URL the
-    sender used) and ``form`` (a form-encoded body) matter to twilio only."""
-    if not keys.raw:
-        raise SignatureError("the source has no signing keys")
-    if provider is Provider.GITHUB:
-        verify_github(headers, body, keys)
-    elif provider is Provider.STRIPE:
-        verify_stripe(headers, body, keys, now, tolerance)
-    elif provider is Provider.SHOPIFY:
-        verify_shopify(headers, body, keys)
-    elif provider is Provider.SLACK:
-        verify_slack(headers, body, keys, now, tolerance)
-    elif provider is Provider.STANDARD:
-        verify_standard(headers, body, keys, now, tolerance)
-    elif provider is Provider.TWILIO:
-        verify_twilio(headers, body, keys, url, form)
-    else:
-        assert hmac_spec is not None  # guaranteed by WebhookSourceSpec
-        verify_hmac(headers, body, keys, hmac_spec)
+def twilio_form_suffix(form: str) -> str:
+    """What Twilio appends to the URL it signs: each form field's name + value, sorted by name
+    then value."""
+    params: dict[str, set[str]] = {}
+    for name, value in parse_qsl(form, keep_blank_values=True):
+        params.setdefault(name, set()).add(value)
+    return "".join(n + v for n in sorted(params) for v in sorted(params[n]))

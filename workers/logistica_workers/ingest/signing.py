@@ -1,69 +1,80 @@
-"""The sender's side of each scheme: used by ``logistica dev`` to print a working curl, and by
-tests and benchmarks to send correctly signed requests."""
+"""How each provider signs a request (the sender's side): ``providers.sign`` picks one for
+``logistica dev``'s sample curl, and for tests and benchmarks that send signed requests."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
-import uuid
-from urllib.parse import parse_qsl
+from dataclasses import dataclass
 
-from logistica_workers.api.webhook_source import HmacSpec, Provider
-from logistica_workers.ingest.signatures import prepare_keys
+from logistica_workers.api.webhook_source import HmacSpec
+from logistica_workers.ingest.signatures import twilio_form_suffix
 
 
-def sign(
-    provider: Provider,
-    secret: str,
-    body: bytes,
-    *,
-    timestamp: int,
-    delivery_id: str | None = None,
-    hmac_spec: HmacSpec | None = None,
-    url: str = "",
-    form: bool = False,
-) -> dict[str, str]:
-    """Headers (signature and delivery id) that make ``body`` authentic for ``secret``.
-    twilio signs ``url`` (with ``bodySHA256`` in its query for a JSON body) and form fields."""
-    delivery_id = delivery_id or str(uuid.uuid4())
-    key = prepare_keys(provider, [secret]).raw[0]
-    ts = str(timestamp)
+@dataclass(frozen=True)
+class Outbound:
+    """What a scheme signs: the body and what the sender adds around it."""
 
-    def mac(msg: bytes, algorithm: str = "sha256") -> bytes:
-        return hmac.new(key, msg, getattr(hashlib, algorithm)).digest()
+    body: bytes
+    timestamp: str  # Unix seconds, as sent
+    delivery_id: str
+    hmac_spec: HmacSpec | None = None  # provider hmac only
+    url: str = ""  # twilio: the URL it calls (with bodySHA256 in its query for a JSON body)
+    form: bool = False  # twilio: a form-encoded body
 
-    headers = {"Content-Type": "application/json"}
-    if provider is Provider.GITHUB:
-        headers["X-Hub-Signature-256"] = "sha256=" + mac(body).hex()
-        headers["X-GitHub-Delivery"] = delivery_id
-        headers["X-GitHub-Event"] = "push"
-    elif provider is Provider.STRIPE:
-        headers["Stripe-Signature"] = f"t={ts},v1={mac(ts.encode() + b'.' + body).hex()}"
-    elif provider is Provider.SHOPIFY:
-        headers["X-Shopify-Hmac-Sha256"] = base64.b64encode(mac(body)).decode()
-        headers["X-Shopify-Webhook-Id"] = delivery_id
-    elif provider is Provider.SLACK:
-        headers["X-Slack-Request-Timestamp"] = ts
-        headers["X-Slack-Signature"] = "v0=" + mac(f"v0:{ts}:".encode() + body).hex()
-    elif provider is Provider.STANDARD:
-        sig = base64.b64encode(mac(f"{delivery_id}.{ts}.".encode() + body)).decode()
-        headers.update(
-            {"webhook-id": delivery_id, "webhook-timestamp": ts, "webhook-signature": f"v1,{sig}"}
-        )
-    elif provider is Provider.TWILIO:
-        data = url
-        if form:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            params: dict[str, set[str]] = {}
-            for name, value in parse_qsl(body.decode(), keep_blank_values=True):
-                params.setdefault(name, set()).add(value)
-            data += "".join(n + v for n in sorted(params) for v in sorted(params[n]))
-        headers["X-Twilio-Signature"] = base64.b64encode(mac(data.encode(), "sha1")).decode()
-        headers["I-Twilio-Idempotency-Token"] = delivery_id
-    else:
-        assert hmac_spec is not None
-        raw = mac(body, hmac_spec.algorithm)
-        text = raw.hex() if hmac_spec.encoding == "hex" else base64.b64encode(raw).decode()
-        headers[hmac_spec.header] = hmac_spec.prefix + text
+
+def _mac(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    return hmac.digest(key, message, algorithm)
+
+
+def sign_github(m: Outbound, key: bytes) -> dict[str, str]:
+    return {
+        "X-Hub-Signature-256": "sha256=" + _mac(key, m.body).hex(),
+        "X-GitHub-Delivery": m.delivery_id,
+        "X-GitHub-Event": "push",
+    }
+
+
+def sign_stripe(m: Outbound, key: bytes) -> dict[str, str]:
+    sig = _mac(key, m.timestamp.encode() + b"." + m.body).hex()
+    return {"Stripe-Signature": f"t={m.timestamp},v1={sig}"}
+
+
+def sign_shopify(m: Outbound, key: bytes) -> dict[str, str]:
+    return {
+        "X-Shopify-Hmac-Sha256": base64.b64encode(_mac(key, m.body)).decode(),
+        "X-Shopify-Webhook-Id": m.delivery_id,
+    }
+
+
+def sign_slack(m: Outbound, key: bytes) -> dict[str, str]:
+    sig = _mac(key, f"v0:{m.timestamp}:".encode() + m.body).hex()
+    return {"X-Slack-Request-Timestamp": m.timestamp, "X-Slack-Signature": "v0=" + sig}
+
+
+def sign_standard(m: Outbound, key: bytes) -> dict[str, str]:
+    signed = f"{m.delivery_id}.{m.timestamp}.".encode() + m.body
+    return {
+        "webhook-id": m.delivery_id,
+        "webhook-timestamp": m.timestamp,
+        "webhook-signature": "v1," + base64.b64encode(_mac(key, signed)).decode(),
+    }
+
+
+def sign_twilio(m: Outbound, key: bytes) -> dict[str, str]:
+    headers = {}
+    data = m.url
+    if m.form:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        data += twilio_form_suffix(m.body.decode())
+    headers["X-Twilio-Signature"] = base64.b64encode(_mac(key, data.encode(), "sha1")).decode()
+    headers["I-Twilio-Idempotency-Token"] = m.delivery_id
     return headers
+
+
+def sign_hmac(m: Outbound, key: bytes) -> dict[str, str]:
+    spec = m.hmac_spec
+    assert spec is not None  # guaranteed by WebhookSourceSpec
+    raw = _mac(key, m.body, spec.algorithm)
+    text = raw.hex() if spec.encoding == "hex" else base64.b64encode(raw).decode()
+    return {spec.header: spec.prefix + text}
