@@ -4,6 +4,15 @@ worker, and a drain that answers what was already received instead of resetting 
 
 aiohttp builds one ``RequestHandler`` (an asyncio protocol) per connection through its
 ``Server``; ``GuardedRunner`` hands the site a server whose handlers are ``GuardedHandler``.
+
+aiohttp has no public hook for any of this, so this module — and only this one — uses its
+private surface, all of it named in ``PRIVATE_SURFACE`` (checked against the installed aiohttp
+by ``tests/unit/runtime/test_connections.py``): the handler's per-connection state
+(``_manager``, ``_messages``, ``_request_in_progress``, ``_request_count``, ``_force_close``,
+``_loop``), the ``Server``'s ``_loop`` and ``_kwargs`` (to build handlers as it does) and
+``AppRunner._make_server`` (to adopt the server it builds). They are those of the 3.14 series:
+hence ``aiohttp>=3.14,<4`` in pyproject.toml; a new series is re-checked by that test and by
+``tests/integration/test_ingest_connections.py`` before the cap moves.
 """
 
 from __future__ import annotations
@@ -54,6 +63,20 @@ def _over_capacity_response() -> bytes:
 
 
 _OVER_CAPACITY = _over_capacity_response()
+
+#: the private aiohttp names this module relies on, by class (see the module docstring)
+PRIVATE_SURFACE: dict[str, tuple[str, ...]] = {
+    "RequestHandler": (
+        "_manager",
+        "_messages",
+        "_request_in_progress",
+        "_request_count",
+        "_force_close",
+        "_loop",
+    ),
+    "Server": ("_loop", "_kwargs"),
+    "AppRunner": ("_make_server",),
+}
 
 
 class GuardedHandler(web_protocol.RequestHandler):

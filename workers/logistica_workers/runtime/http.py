@@ -101,10 +101,8 @@ async def serve(
             errno.EADDRNOTAVAIL: "the address is not one of this machine's",
         }.get(exc.errno or 0, exc.strerror or str(exc))
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
-    bound = port
-    sockets = getattr(site._server, "sockets", None)
-    if sockets:
-        bound = int(sockets[0].getsockname()[1])
+    addresses = runner.addresses  # where the site listens (port 0: the one the OS chose)
+    bound = int(addresses[0][1]) if addresses else port
     log.info("listening", extra={"host": host, "port": bound, "budget": budget})
     if started:
         started(bound)
