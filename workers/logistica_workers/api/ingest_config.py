@@ -61,57 +61,28 @@ def _secret_keys(secret: dict[str, Any], where: str) -> dict[str, str]:
     return keys
 
 
+Secrets = dict[tuple[str, str], tuple[str, dict[str, str]]]  # (namespace, name) -> (where, keys)
+
+
 def sources_from_manifests(paths: list[Path]) -> list[IngestSource]:
     """WebhookSources and their Secrets from YAML files, as ``kubectl apply`` would take them."""
-    secrets: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+    secrets: Secrets = {}
     raw: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
-        try:
-            docs = list(yaml.safe_load_all(path.read_text()))
-        except OSError as exc:
-            raise ValidationFailure([(str(path), f"cannot read: {exc.strerror}")]) from None
-        except yaml.YAMLError as exc:
-            raise ValidationFailure([(str(path), f"not valid YAML: {exc}")]) from None
-        for i, doc in enumerate(docs):
-            if not doc:
-                continue
-            where = f"{path}[{i}]"
-            if not isinstance(doc, dict) or "kind" not in doc:
-                raise ValidationFailure([(where, "not a Kubernetes object (no kind)")])
+        for where, doc in _objects(path):
             meta = doc.get("metadata") or {}
-            ns = meta.get("namespace", "default")
             if doc["kind"] == "Secret":
+                ns = meta.get("namespace", "default")
                 secrets[(ns, meta.get("name", ""))] = (where, _secret_keys(doc, where))
             elif doc["kind"] == "WebhookSource":
                 raw.append((where, doc))
     out: list[IngestSource] = []
     errors: list[tuple[str, str]] = []
     for where, doc in raw:
-        meta = doc.get("metadata") or {}
-        ns = meta.get("namespace", "default")
         try:
-            spec = WebhookSourceSpec.model_validate(doc.get("spec"))
-        except ValidationError as exc:
-            errors.extend(describe_errors(exc, prefix=f"{where}.spec").errors)
-            continue
-        secret = secrets.get((ns, spec.secret_ref.name))
-        if secret is None:
-            errors.append(
-                (
-                    f"{where}.spec.secretRef.name",
-                    f"Secret {ns}/{spec.secret_ref.name} is not in the given manifests",
-                )
-            )
-            continue
-        if not secret[1]:
-            errors.append((secret[0], "the Secret has no keys"))
-            continue
-        try:
-            out.append(
-                IngestSource(name=meta.get("name", ""), namespace=ns, spec=spec, keys=secret[1])
-            )
-        except ValidationError as exc:
-            errors.extend(describe_errors(exc, prefix=f"{where}.metadata").errors)
+            out.append(_source(where, doc, secrets))
+        except ValidationFailure as exc:
+            errors.extend(exc.errors)
     if errors:
         raise ValidationFailure(errors)
     if not out:
@@ -121,6 +92,52 @@ def sources_from_manifests(paths: list[Path]) -> list[IngestSource]:
     if dupes:
         raise ValidationFailure([("manifests", f"WebhookSource names repeat: {sorted(dupes)}")])
     return out
+
+
+def _objects(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The Kubernetes objects of one YAML file, each with where it is (``file[index]``)."""
+    try:
+        docs = list(yaml.safe_load_all(path.read_text()))
+    except OSError as exc:
+        raise ValidationFailure([(str(path), f"cannot read: {exc.strerror}")]) from None
+    except yaml.YAMLError as exc:
+        raise ValidationFailure([(str(path), f"not valid YAML: {exc}")]) from None
+    out = []
+    for i, doc in enumerate(docs):
+        if not doc:
+            continue
+        where = f"{path}[{i}]"
+        if not isinstance(doc, dict) or "kind" not in doc:
+            raise ValidationFailure([(where, "not a Kubernetes object (no kind)")])
+        out.append((where, doc))
+    return out
+
+
+def _source(where: str, doc: dict[str, Any], secrets: Secrets) -> IngestSource:
+    """One WebhookSource with the keys of its Secret; ValidationFailure names what is wrong."""
+    meta = doc.get("metadata") or {}
+    ns = meta.get("namespace", "default")
+    try:
+        spec = WebhookSourceSpec.model_validate(doc.get("spec"))
+    except ValidationError as exc:
+        raise describe_errors(exc, prefix=f"{where}.spec") from None
+    secret = secrets.get((ns, spec.secret_ref.name))
+    if secret is None:
+        raise ValidationFailure(
+            [
+                (
+                    f"{where}.spec.secretRef.name",
+                    f"Secret {ns}/{spec.secret_ref.name} is not in the given manifests",
+                )
+            ]
+        )
+    secret_where, keys = secret
+    if not keys:
+        raise ValidationFailure([(secret_where, "the Secret has no keys")])
+    try:
+        return IngestSource(name=meta.get("name", ""), namespace=ns, spec=spec, keys=keys)
+    except ValidationError as exc:
+        raise describe_errors(exc, prefix=f"{where}.metadata") from None
 
 
 def sources_to_json(sources: list[IngestSource]) -> str:

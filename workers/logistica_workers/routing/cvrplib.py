@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,29 @@ class VrpFormatError(ValueError):
     pass
 
 
-def read_vrp(path: Path, time_limit: float) -> tuple[str, Instance]:
-    """Parse a CVRPLIB instance; customers are named by their node numbers in the file."""
-    header: dict[str, str] = {}
-    coords: dict[int, tuple[float, float]] = {}
-    demand: dict[int, int] = {}
-    depots: list[int] = []
+@dataclass
+class _VrpFile:
+    header: dict[str, str] = field(default_factory=dict)
+    coords: dict[int, tuple[float, float]] = field(default_factory=dict)
+    demand: dict[int, int] = field(default_factory=dict)
+    depots: list[int] = field(default_factory=list)
+
+    def add(self, section: str, parts: list[str]) -> bool:
+        """Take one data line of ``section``; False when no section takes data lines."""
+        if section == "NODE_COORD_SECTION":
+            self.coords[int(parts[0])] = (float(parts[1]), float(parts[2]))
+        elif section == "DEMAND_SECTION":
+            self.demand[int(parts[0])] = int(parts[1])
+        elif section == "DEPOT_SECTION":
+            if int(parts[0]) != -1:
+                self.depots.append(int(parts[0]))
+        else:
+            return False
+        return True
+
+
+def _parse(path: Path) -> _VrpFile:
+    vrp = _VrpFile()
     section = ""
     for lineno, raw in enumerate(path.read_text().splitlines(), 1):
         line = raw.strip()
@@ -30,22 +48,22 @@ def read_vrp(path: Path, time_limit: float) -> tuple[str, Instance]:
             continue
         if ":" in line and not line[0].isdigit() and not line.startswith("-"):
             key, _, value = line.partition(":")
-            header[key.strip().upper()] = value.strip()
+            vrp.header[key.strip().upper()] = value.strip()
             section = ""
             continue
-        parts = line.split()
         try:
-            if section == "NODE_COORD_SECTION":
-                coords[int(parts[0])] = (float(parts[1]), float(parts[2]))
-            elif section == "DEMAND_SECTION":
-                demand[int(parts[0])] = int(parts[1])
-            elif section == "DEPOT_SECTION":
-                if int(parts[0]) != -1:
-                    depots.append(int(parts[0]))
-            else:
-                raise VrpFormatError(f"{path}:{lineno}: unexpected line {line!r}")
+            taken = vrp.add(section, line.split())
         except (IndexError, ValueError) as exc:
             raise VrpFormatError(f"{path}:{lineno}: cannot read {line!r}: {exc}") from None
+        if not taken:
+            raise VrpFormatError(f"{path}:{lineno}: unexpected line {line!r}")
+    return vrp
+
+
+def read_vrp(path: Path, time_limit: float) -> tuple[str, Instance]:
+    """Parse a CVRPLIB instance; customers are named by their node numbers in the file."""
+    vrp = _parse(path)
+    header, coords, demand, depots = vrp.header, vrp.coords, vrp.demand, vrp.depots
     if header.get("EDGE_WEIGHT_TYPE", "EUC_2D") != "EUC_2D":
         raise VrpFormatError(f"{path}: only EDGE_WEIGHT_TYPE EUC_2D is supported")
     if "CAPACITY" not in header:

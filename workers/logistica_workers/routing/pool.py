@@ -208,7 +208,9 @@ class PooledSolve:
         """Ask for the best solution so far (thread-safe)."""
         self.stop_event.set()
 
-    def run(self) -> Solution | None:
+    # one request/answer exchange with a warm worker: its exits (converged, done, error, died)
+    # read best side by side in one loop
+    def run(self) -> Solution | None:  # noqa: C901, PLR0912
         """The plan, or None when no worker became free (the caller uses the portfolio)."""
         started = time.monotonic()
         worker = self.pool.acquire()
@@ -258,7 +260,11 @@ class PooledSolve:
             else:
                 worker.terminate()
                 threading.Thread(target=self.pool.reclaim, args=(worker,), daemon=True).start()
-        wall = time.monotonic() - started
+        return self._answer(status, error, time.monotonic() - started)
+
+    def _answer(self, status: str, error: str, wall: float) -> Solution:
+        """The best plan so far (or none, every stop unassigned) as the answer."""
+        inst, cfg = self.inst, SMALL_ENGINE
         partial = not status and self.stop_event.is_set()
         if self.best is None:
             if error:

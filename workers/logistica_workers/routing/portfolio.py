@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from logistica_workers.api import Solution
 from logistica_workers.routing import exact
@@ -174,16 +175,7 @@ class Portfolio:
             self._consider(self.initial, "warm start", started)
         if exact.small_enough(self.inst):
             return self._run_exact(started)
-        ctx = _context()
-        procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]] = {}
-        for cfg in self.configs:
-            parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(
-                target=_engine_main, args=(child, self.inst, cfg, self.inst.time_limit), daemon=True
-            )
-            proc.start()
-            child.close()
-            procs[parent] = (proc, cfg)
+        procs = self._start_engines()
         statuses: list[str] = []
         errors: list[str] = []
         finished: set[Connection] = set()
@@ -207,9 +199,7 @@ class Portfolio:
             )
             if interrupted_at is None and (self.stop_event.is_set() or overdue or converged):
                 interrupted_at = now
-                for running, _ in procs.values():
-                    if running.is_alive() and running.pid:
-                        os.kill(running.pid, signal.SIGTERM)
+                _ask_to_stop(procs)
             if converged:
                 break  # every improvement has been streamed already: nothing to wait for
             if interrupted_at is not None and now - interrupted_at > STOP_GRACE_SECONDS:
@@ -224,22 +214,51 @@ class Portfolio:
                     if interrupted_at is None and conn not in finished:
                         errors.append(f"{label}: engine process died")
                     continue
-                if kind == "solution":
-                    self._consider(payload, label, started)
-                elif kind == "phase":  # an engine starts a new search: give it time
-                    self.last_gain = max(self.last_gain, time.monotonic())
-                elif kind == "done":
-                    statuses.append(payload)
+                if self._take(kind, payload, label, started, statuses, errors):
                     finished.add(conn)
-                else:
-                    errors.append(f"{label}: {payload}")
-        for conn, (engine_proc, _) in procs.items():
-            if engine_proc.is_alive():
-                engine_proc.kill()
-            engine_proc.join(1)
-            conn.close()
-        wall = time.monotonic() - started
+        _reap(procs)
         partial = interrupted_at is not None and self.stop_event.is_set()
+        return self._answer(statuses, errors, partial, time.monotonic() - started)
+
+    def _take(
+        self,
+        kind: str,
+        payload: Any,  # what the engine process sent: routes, a status or an error
+        label: str,
+        started: float,
+        statuses: list[str],
+        errors: list[str],
+    ) -> bool:
+        """Take one message of engine ``label``; True when it says the engine is done."""
+        if kind == "solution":
+            self._consider(payload, label, started)
+        elif kind == "phase":  # an engine starts a new search: give it time
+            self.last_gain = max(self.last_gain, time.monotonic())
+        elif kind == "done":
+            statuses.append(str(payload))
+            return True
+        else:
+            errors.append(f"{label}: {payload}")
+        return False
+
+    def _start_engines(self) -> dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]]:
+        """One process per engine configuration, each streaming its plans down a pipe."""
+        ctx = _context()
+        procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]] = {}
+        for cfg in self.configs:
+            parent, child = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=_engine_main, args=(child, self.inst, cfg, self.inst.time_limit), daemon=True
+            )
+            proc.start()
+            child.close()
+            procs[parent] = (proc, cfg)
+        return procs
+
+    def _answer(
+        self, statuses: list[str], errors: list[str], partial: bool, wall: float
+    ) -> Solution:
+        """The best plan found (repaired), or every stop unassigned when there is none."""
         if self.best is None:
             if errors:
                 raise RuntimeError("; ".join(errors))
@@ -271,3 +290,19 @@ class Portfolio:
             solutions=self.solutions,
             partial=partial,
         )
+
+
+def _ask_to_stop(procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]]) -> None:
+    """SIGTERM to every engine still running: each sends its best plan, then exits."""
+    for running, _ in procs.values():
+        if running.is_alive() and running.pid:
+            os.kill(running.pid, signal.SIGTERM)
+
+
+def _reap(procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]]) -> None:
+    """Every engine process ended (killed if it outlived its grace) and its pipe closed."""
+    for conn, (engine_proc, _) in procs.items():
+        if engine_proc.is_alive():
+            engine_proc.kill()
+        engine_proc.join(1)
+        conn.close()
