@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +14,7 @@ from kubernetes import client
 from logistica_workers.api import API_GROUP, API_VERSION
 from logistica_workers.db.embedded import free_port
 from tests.platform.kube import ControlPlane
-from tests.platform.kubeclient import wait_until
+from tests.support.wait import wait_for
 
 T = TypeVar("T")
 
@@ -61,17 +60,8 @@ class OperatorProcess:
         return self.log.read_text(errors="replace")[-6000:]
 
 
-def eventually(
-    check: Callable[[], T | None],
-    timeout: float,
-    what: str,
-    diagnostics: Callable[[], str] = lambda: "",
-) -> T:
-    """``wait_until`` that fails the test with the operator's and pods' logs attached."""
-    try:
-        return wait_until(check, timeout, what)
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{diagnostics()}") from None
+#: the e2e tests' name for the one polling helper (``diagnostics``: operator and pod logs)
+eventually = wait_for
 
 
 def custom(api: client.ApiClient) -> client.CustomObjectsApi:

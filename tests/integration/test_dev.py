@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from logistica_workers.db.embedded import free_port
-from tests.platform.processes import start, stop, wait_for
+from tests.platform.processes import log_tail, start, stop
 from tests.support.cli import logistica
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +42,8 @@ def _run_dev(tmp: Path, log: Path, ingest: int, route: int, events: int) -> subp
         ),
         90,
         "logistica dev",
-        proc,
-        log,
+        log_tail(log),
+        process=proc,
     )
     return proc
 

@@ -17,6 +17,7 @@ from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.runtime.connections import ConnectionLimits
 from tests.support.cli import logistica
 from tests.support.ingest import RunningWorker, running_worker, signed, source
+from tests.support.wait import wait_for_async
 
 GITHUB = source("gh", "github")
 LIMITS = ConnectionLimits(header_timeout=0.3, idle_timeout=0.6, max_connections=4)
@@ -58,11 +59,13 @@ def unread_by_server(server_port: int, client_port: int) -> int | None:
 
 async def server_has_read(server_port: int, client_port: int, timeout: float = 5) -> None:
     """Wait until the worker has seen every byte sent so far on this connection."""
-    deadline = time.monotonic() + timeout
-    while unread_by_server(server_port, client_port) != 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the server did not read connection :{client_port}")
-        await asyncio.sleep(0.005)
+
+    async def read_all() -> bool:
+        return unread_by_server(server_port, client_port) == 0
+
+    await wait_for_async(
+        read_all, timeout, f"the server to read connection :{client_port}", interval=0.005
+    )
 
 
 def request(body: bytes, headers: dict[str, str], keep_alive: bool = True) -> bytes:
@@ -128,16 +131,13 @@ async def test_connections_over_the_cap_get_503(worker: RunningWorker) -> None:
     for _, w in held:
         w.close()
         await w.wait_closed()
+
     # the held ones are gone: capacity is back (poll: the server sees the closes asynchronously)
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            await valid_event(worker.url)
-            break
-        except (AssertionError, aiohttp.ClientError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.02)
+    async def accepted() -> bool:
+        await valid_event(worker.url)
+        return True
+
+    await wait_for_async(accepted, 5, "an event accepted again", interval=0.02)
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{worker.url}/metrics") as resp:
             text = await resp.text()
@@ -165,15 +165,16 @@ async def test_drain_answers_what_it_received_and_bounds_a_slow_body(
             await server_has_read(addr[1], wr.get_extra_info("sockname")[1])
         t0 = time.monotonic()
         w.stop.set()
+
         # wait until the listener is closed: a new connection is refused
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        async def refused() -> bool:
             try:
-                s = socket.create_connection(addr, timeout=0.2)
-                s.close()
-                await asyncio.sleep(0.01)
+                socket.create_connection(addr, timeout=0.2).close()
             except OSError:
-                break
+                return True
+            return False
+
+        await wait_for_async(refused, 5, "the listener to close", interval=0.01)
         half_w.write(whole[30:])
         answer = await asyncio.wait_for(half_r.read(), 5)
         assert answer.startswith(b"HTTP/1.1 202"), answer[:200]
@@ -197,13 +198,12 @@ async def test_responses_say_connection_close_once_unready(
             async with http.post(f"{w.url}/ingest/gh", data=body, headers=headers) as resp:
                 assert resp.status == 202 and "Connection" not in resp.headers
             w.stop.set()
-            deadline = time.monotonic() + 5
-            while True:  # unready comes first; wait for it, within a deadline
+
+            async def unready() -> bool:  # unready comes first
                 async with http.get(f"{w.url}/readyz") as resp:
-                    if resp.status == 503:
-                        break
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.01)
+                    return resp.status == 503
+
+            await wait_for_async(unready, 5, "/readyz to answer 503", interval=0.01)
             body, headers = signed(GITHUB, {"during": 1})
             async with http.post(f"{w.url}/ingest/gh", data=body, headers=headers) as resp:
                 assert resp.status == 202

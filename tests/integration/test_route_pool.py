@@ -16,6 +16,7 @@ from logistica_workers.routing.pool import PooledSolve, WarmPool
 from logistica_workers.routing.portfolio import Progress
 from tests.support.feasibility import check
 from tests.support.problems import city_problem, timed_problem
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -44,13 +45,6 @@ def as_json(sol: Solution) -> dict[str, Any]:
     return sol.model_dump(mode="json", by_alias=True)
 
 
-def wait_until(condition: Any, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_a_small_problem_is_solved_by_the_same_warm_worker_long_before_its_limit(
     pool: WarmPool,
 ) -> None:
@@ -62,7 +56,9 @@ def test_a_small_problem_is_solved_by_the_same_warm_worker_long_before_its_limit
         assert time.monotonic() - t0 < 2, "the 5-stop solve waited for its 10 s limit"
         assert check(doc, as_json(sol)) == []
         assert sol.partial is False and sol.unassigned == []
-        wait_until(lambda: pool.pids() == [pid], 5)  # back in the pool, not replaced
+        wait_for(
+            lambda: pool.pids() == [pid], 5, "the worker back in the pool", interval=0.01
+        )  # back in the pool, not replaced
     assert pool.replaced == 0
 
 
@@ -76,13 +72,13 @@ def test_a_pooled_solve_keeps_windows_and_shifts(pool: WarmPool) -> None:
 def test_a_killed_worker_is_replaced_and_the_next_request_succeeds(pool: WarmPool) -> None:
     (pid,) = pool.pids()
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not pool._idle[0].alive(), 5)
+    wait_for(lambda: not pool._idle[0].alive(), 5, "the worker to die", interval=0.01)
     doc = city_problem(8, 2, seed=3, time_limit=5)
     sol = solve(pool, doc)
     assert check(doc, as_json(sol)) == []
     assert sol.partial is False
     assert pool.replaced == 1
-    wait_until(lambda: len(pool.pids()) == 1, 5)
+    wait_for(lambda: len(pool.pids()) == 1, 5, "one worker in the pool", interval=0.01)
     (fresh,) = pool.pids()
     assert fresh != pid
     os.kill(fresh, 0)  # alive
@@ -97,6 +93,8 @@ def test_stopping_mid_solve_returns_the_best_so_far_and_frees_the_worker(
     assert time.monotonic() - t0 < 3
     assert sol.partial is True
     assert check(doc, as_json(sol)) == []
-    wait_until(lambda: len(pool.pids()) == 1, 5)  # reused or replaced: the pool is whole
+    wait_for(
+        lambda: len(pool.pids()) == 1, 5, "one worker in the pool", interval=0.01
+    )  # reused or replaced: the pool is whole
     again = solve(pool, city_problem(5, 1, seed=6, time_limit=5))
     assert again.partial is False

@@ -20,6 +20,7 @@ from logistica_workers.db.embedded import free_port
 from tests.platform import processes
 from tests.platform.binaries import binary
 from tests.platform.certs import Pki, issue_client, make_pki
+from tests.support.wait import wait_for
 
 
 @dataclass
@@ -60,12 +61,12 @@ class ControlPlane:
             etcd_log,
         )
         self._procs.append(etcd)
-        processes.wait_for(
+        wait_for(
             lambda: urllib.request.urlopen(f"{etcd_url}/health", timeout=1).status == 200,
             timeout,
             "etcd",
-            etcd,
-            etcd_log,
+            processes.log_tail(etcd_log),
+            process=etcd,
         )
         self.url = f"https://{self.address}:{api_port}"
         api_log = self.root / "kube-apiserver.log"
@@ -106,14 +107,14 @@ class ControlPlane:
         self._procs.append(api)
         self._write_kubeconfig()
         ctx = self.ssl_context()
-        processes.wait_for(
+        wait_for(
             lambda: (
                 urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=2).status == 200
             ),
             timeout,
             "kube-apiserver",
-            api,
-            api_log,
+            processes.log_tail(api_log),
+            process=api,
             interval=0.25,
         )
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
+
+from tests.support.wait import wait_for
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -30,23 +31,6 @@ def resource_for(dyn: DynamicClient, obj: dict[str, Any]) -> Any:
 def create(dyn: DynamicClient, obj: dict[str, Any], namespace: str = "default") -> Any:
     res = resource_for(dyn, obj)
     return res.create(body=obj, namespace=namespace if res.namespaced else None)
-
-
-def wait_until(
-    check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1
-) -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # keep polling; report the last error on timeout
-            last = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
 
 
 def load_docs(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -75,5 +59,5 @@ def install_crds(api: client.ApiClient, timeout: float = 60) -> list[str]:
                 return False
         return True
 
-    wait_until(established, timeout, "CRDs Established")
+    wait_for(established, timeout, "CRDs Established", interval=0.1)
     return names

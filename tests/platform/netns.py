@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from tests.platform import processes
+from tests.support.wait import wait_for
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -58,12 +59,12 @@ class NodeNamespace:
             ["unshare", "--net", "--mount", "--propagation", "slave", "sleep", "infinity"], log
         )
         own = os.readlink("/proc/self/ns/net")
-        processes.wait_for(
+        wait_for(
             lambda: os.readlink(f"/proc/{self.pid}/ns/net") != own,
             10,
             "node namespace holder",
-            self.holder,
-            log,
+            processes.log_tail(log),
+            process=self.holder,
             interval=0.01,
         )
         self.host_veth = f"lgn{self.index}"

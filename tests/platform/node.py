@@ -37,6 +37,7 @@ from tests.platform.dns import CLUSTER_DOMAIN, ClusterDns, bind_udp
 from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client
 from tests.platform.netns import NodeNamespace
+from tests.support.wait import Abort, wait_for
 
 T = TypeVar("T")
 NODE_NAME = "logistica-node"
@@ -247,12 +248,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         proc = self._inside_start(
             "containerd", ["containerd", "--config", str(base / "config.toml")]
         )
-        processes.wait_for(
+        wait_for(
             lambda: self._ctr("version").returncode == 0,
             timeout,
             "containerd",
-            proc,
-            self.root / "log" / "containerd.log",
+            processes.log_tail(self.root / "log" / "containerd.log"),
+            process=proc,
             interval=0.1,
         )
 
@@ -427,26 +428,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         def ready() -> bool:
             for name, proc in [*self._inside.items()]:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.logs(name)}")
+                    raise Abort(f"{name} exited with {proc.returncode}:\n{self.logs(name)}")
             node = core.read_node(NODE_NAME)
             return any(
                 c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
             )
 
+        def logs() -> str:
+            return f"kubelet:\n{self.logs('kubelet')}\ncontainerd:\n{self.logs('containerd')}"
+
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    if ready():
-                        return
-                except client.ApiException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"node {NODE_NAME} not Ready after {timeout}s\n"
-                        f"kubelet:\n{self.logs('kubelet')}\ncontainerd:\n{self.logs('containerd')}"
-                    )
-                time.sleep(0.2)
+            wait_for(ready, timeout, f"node {NODE_NAME} Ready", logs, interval=0.2)
         finally:
             api.close()
 

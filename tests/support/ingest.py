@@ -17,6 +17,7 @@ from logistica_workers.api.ingest_config import IngestSource
 from logistica_workers.ingest.app import IngestSettings
 from logistica_workers.ingest.providers import sign
 from logistica_workers.ingest.server import run_ingest
+from tests.support.wait import wait_for_async
 
 
 def source(
@@ -81,16 +82,10 @@ async def running_worker(
 
 async def wait_ready(url: str, timeout: float, expect: int = 200) -> None:
     """Poll /readyz until it answers ``expect`` or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    last: object = None
     async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"{url}/readyz") as resp:
-                    last = resp.status
-                    if resp.status == expect:
-                        return
-            except aiohttp.ClientError as exc:
-                last = exc
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"/readyz did not answer {expect} within {timeout}s (last: {last})")
+
+        async def answers() -> bool:
+            async with http.get(f"{url}/readyz") as resp:
+                return resp.status == expect
+
+        await wait_for_async(answers, timeout, f"/readyz to answer {expect}")

@@ -20,6 +20,7 @@ from logistica_workers.routing.ortools_model import STATUS_NAMES, status_name
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
 from tests.support.problems import city_problem
+from tests.support.wait import wait_for
 
 
 def cli(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -113,11 +114,9 @@ def test_no_solution_while_capacity_exists_exits_1(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        while not children.read_text().split():  # the fork server starts after the handlers
-            assert time.monotonic() < deadline, "solve never started its fork server"
-            time.sleep(0.01)
+        # the fork server starts after the handlers
+        wait_for(lambda: children.read_text().split(), 20, "solve's fork server", interval=0.01)
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     finally:
