@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from logistica_workers.ingest.writer import (
 from logistica_workers.runtime.connections import ConnectionLimits
 from logistica_workers.runtime.errors import error_response as error
 from logistica_workers.runtime.errors import json_errors
-from logistica_workers.runtime.http import metrics_response, unready_reasons
+from logistica_workers.runtime.http import SHUTDOWN, metrics_response, unready_reasons
 from logistica_workers.runtime.settings import env_int, env_number
 
 log = logging.getLogger("logistica.ingest")
@@ -135,7 +136,10 @@ class IngestWorker:
             if when is None or when > deadline:
                 scope.reschedule(deadline)
 
-    def start(self) -> None:
+    async def resources(self, app: web.Application) -> AsyncIterator[None]:
+        """The worker's resources (the app's ``cleanup_ctx``): the database pool, the group-commit
+        writer and the key watchers start with the app; once the connections are drained, the
+        writer commits what is queued, then the pool closes, within the shutdown budget."""
         self.db.start()
         self.writer.start()
         self._tasks = [
@@ -143,6 +147,15 @@ class IngestWorker:
             for k in self.keyrings.values()
             if k.directory is not None
         ]
+        yield
+        clock = app[SHUTDOWN].budget()
+        with clock.phase("flush"):
+            await self.writer.close(clock.remaining() * 0.8)
+        with clock.phase("close-pool"):
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.db.close(max(0.1, clock.remaining()))
 
     def _observe_batch(self, rows: int) -> None:
         self.metrics.batch_rows.observe(rows)
@@ -150,11 +163,6 @@ class IngestWorker:
     @property
     def ready(self) -> bool:
         return self.ready_flag and self.db.ready
-
-    async def stop_background(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- handlers -------------------------------------------------------------------------
 
@@ -378,6 +386,7 @@ _JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 def build_app(worker: IngestWorker) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024 * 1024 + 1)
+    app.cleanup_ctx.append(worker.resources)
     app.router.add_post("/ingest/{source}", worker.ingest)
     app.router.add_get("/healthz", worker.healthz)
     app.router.add_get("/readyz", worker.readyz)

@@ -9,7 +9,6 @@ from logistica_workers.api.ingest_config import IngestSource
 from logistica_workers.db.pool import Database
 from logistica_workers.ingest.app import IngestSettings, IngestWorker, build_app
 from logistica_workers.runtime.http import serve
-from logistica_workers.runtime.shutdown import ShutdownClock
 
 
 async def run_ingest(
@@ -24,21 +23,12 @@ async def run_ingest(
     settings = settings or IngestSettings()
     db = Database(dsn, min_size=2, max_size=settings.pool_size)
     worker = IngestWorker(sources, db, settings)
-    worker.start()
-
-    async def flush(clock: ShutdownClock) -> None:
-        with clock.phase("flush"):
-            await worker.writer.close(clock.remaining() * 0.8)
-        with clock.phase("close-pool"):
-            await worker.stop_background()
-            await db.close(max(0.1, clock.remaining()))
-
     return await serve(
-        build_app(worker),
+        build_app(worker),  # its cleanup_ctx starts and stops the pool, writer and key watchers
         worker,
         host,
         port,
-        flush,
+        None,
         started,
         stop,
         limits=settings.limits,

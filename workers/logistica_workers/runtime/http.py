@@ -8,6 +8,7 @@ import asyncio
 import errno
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
@@ -26,6 +27,21 @@ from logistica_workers.runtime.shutdown import (
 )
 
 log = logging.getLogger("logistica.http")
+
+
+@dataclass
+class Shutdown:
+    """The app's view of a shutdown: its clock, set once SIGTERM arrives. A ``cleanup_ctx``
+    that closes resources after the drain reads its budget here (``app[SHUTDOWN]``)."""
+
+    clock: ShutdownClock | None = None
+
+    def budget(self, default: float = 5.0) -> ShutdownClock:
+        """The shutdown's clock, or a fresh one of ``default`` seconds (a failed start)."""
+        return self.clock or ShutdownClock(default)
+
+
+SHUTDOWN = web.AppKey("shutdown", Shutdown)
 
 
 class Drainable(Protocol):
@@ -62,7 +78,7 @@ async def serve(
     worker: Drainable,
     host: str,
     port: int,
-    flush: Callable[[ShutdownClock], Awaitable[None]],
+    flush: Callable[[ShutdownClock], Awaitable[None]] | None,
     started: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
     before_drain: Callable[[], None] | None = None,
@@ -71,7 +87,9 @@ async def serve(
     on_refused: Callable[[str], None] | None = None,
 ) -> int:
     """Serve until ``stop`` (or SIGTERM/SIGINT). With ``limits``, connections are guarded (see
-    ``runtime.connections``); ``on_drain`` gets the loop time by which the drain must end."""
+    ``runtime.connections``); ``on_drain`` gets the loop time by which the drain must end.
+    The app's ``cleanup_ctx`` runs once the connections are drained, with the shutdown's clock
+    in ``app[SHUTDOWN]``; ``flush`` (if any) after that."""
     budget = budget_seconds(grace_seconds())
     delay = propagation_delay(budget)
     # in-flight requests get what is left after the delay, less a reserve for the flush
@@ -82,6 +100,8 @@ async def serve(
         "shutdown_timeout": drain_timeout,
         "access_log": None,
     }
+    shutdown = Shutdown()
+    app[SHUTDOWN] = shutdown
     runner: web.AppRunner
     if limits is not None:
         app.on_response_prepare.append(close_when_draining(worker))
@@ -110,7 +130,7 @@ async def serve(
     install_stop_signals(asyncio.get_running_loop(), stop)
     await stop.wait()
 
-    clock = ShutdownClock(budget)
+    clock = shutdown.clock = ShutdownClock(budget)
     with clock.phase("unready"):
         worker.ready_flag = False
     with clock.phase("propagate"):
@@ -125,7 +145,8 @@ async def serve(
             margin = min(0.5, drain_timeout * 0.2)
             on_drain(asyncio.get_running_loop().time() + drain_timeout - margin)
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
-    await flush(clock)
+    if flush is not None:
+        await flush(clock)
     clock.summary()
     return 0
 
