@@ -11,6 +11,13 @@ import pytest
 from logistica_workers.db.migrate import migrate
 
 
+@pytest.fixture(autouse=True)
+def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers stop at once: no load balancer waits to see them unready (a test that measures
+    the drain sets its own delay)."""
+    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
+
+
 @pytest.fixture
 async def dsn(database_url: str) -> AsyncIterator[str]:
     """The module's database, migrated; the event tables emptied after each test."""

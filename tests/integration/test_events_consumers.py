@@ -13,11 +13,6 @@ from tests.support.cli import logistica
 from tests.support.events import get_events, insert, running_events
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 async def _ack(http: aiohttp.ClientSession, url: str, name: str, body: Any) -> tuple[int, Any]:
     async with http.post(f"{url}/events/consumers/{name}/ack", json=body) as resp:
         return resp.status, await resp.json()

@@ -18,11 +18,6 @@ from tests.support.events import RunningEvents, get_events, insert, running_even
 from tests.support.ingest import running_worker, signed, source
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 async def feed(dsn: str) -> AsyncIterator[RunningEvents]:
     async with running_events(dsn, EventsSettings(max_wait=30)) as service:

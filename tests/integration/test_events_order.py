@@ -9,18 +9,12 @@ import itertools
 
 import aiohttp
 import asyncpg
-import pytest
 
 from logistica_workers.events.cursor import Cursor
 from tests.support.events import running_events, scrambled_writer, tail
 
 WRITERS = 4
 PER_WRITER = 1500
-
-
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
 
 
 async def _stored_order(dsn: str) -> list[str]:

@@ -22,11 +22,6 @@ from tests.support.ingest import running_worker, signed, source
 NOW = dt.datetime.now(dt.UTC)
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 async def _insert_at(
     conn: asyncpg.Connection, ns: str, src: str, event_id: str, when: dt.datetime
 ) -> None:

@@ -23,11 +23,6 @@ GITHUB = source("gh", "github")
 LIMITS = ConnectionLimits(header_timeout=0.3, idle_timeout=0.6, max_connections=4)
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 async def worker(migrated: str) -> AsyncIterator[RunningWorker]:
     async with running_worker([GITHUB], migrated, IngestSettings(limits=LIMITS)) as w:

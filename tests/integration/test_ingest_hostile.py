@@ -41,11 +41,6 @@ CARRIER = source(
 ALL = [GITHUB, REPLAY, ZIPPED, ZIPPED_WIRE, STRIPE, SLACK, TWILIO, TWILIO_PUBLIC, CARRIER]
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 async def worker(migrated: str) -> AsyncIterator[RunningWorker]:
     async with running_worker(ALL, migrated) as w:

@@ -32,11 +32,6 @@ SMALL = source("small", "github", maxBodyBytes=64)
 ALL = [GITHUB, STRIPE, SHOPIFY, SLACK, STANDARD, HMAC, SMALL]
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 async def worker(migrated: str) -> AsyncIterator[RunningWorker]:
     async with running_worker(ALL, migrated) as w:

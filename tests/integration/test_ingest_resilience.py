@@ -23,11 +23,6 @@ from tests.support.ingest import running_worker, signed, source, wait_ready
 SRC = source("orders", "github", {"k": "orders-secret"})
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     """A server of this test's own, so stopping it disturbs no other test."""

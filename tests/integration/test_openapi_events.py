@@ -18,11 +18,6 @@ from tests.support.events import RunningEvents, insert, running_events
 TOKEN = "t0ken"
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 async def feed(database_url: str) -> AsyncIterator[RunningEvents]:
     await migrate(database_url)

@@ -20,11 +20,6 @@ GITHUB = source("gh", "github")
 SMALL = source("small", "github", maxBodyBytes=64)
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 @pytest.fixture
 async def worker(database_url: str) -> AsyncIterator[RunningWorker]:
     await migrate(database_url)

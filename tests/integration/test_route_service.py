@@ -16,11 +16,6 @@ from tests.support.ingest import wait_ready
 from tests.support.problems import city_problem, timed_problem
 
 
-@pytest.fixture(autouse=True)
-def no_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
-
-
 class Server:
     def __init__(self, url: str, stop: asyncio.Event, task: asyncio.Task[int]) -> None:
         self.url, self.stop, self.task = url, stop, task
