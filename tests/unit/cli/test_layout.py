@@ -59,7 +59,7 @@ def test_help_loads_neither_the_solver_nor_the_operator() -> None:
     probe = (
         "import sys; from logistica_workers import cli\n"
         "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('numpy', 'pyvrp', 'ortools', 'kopf') if m in sys.modules]\n"
+        "heavy = [m for m in ('pyvrp', 'ortools', 'kopf') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)"
     )
     out = subprocess.run(

@@ -40,7 +40,9 @@ def small_enough(inst: Instance) -> bool:
     )
 
 
-def solve(inst: Instance) -> Routes:
+# the enumeration and its time-window checks read as one algorithm; splitting it would scatter
+# the state it threads through every plan
+def solve(inst: Instance) -> Routes:  # noqa: C901, PLR0915
     """The plan of least ``evaluate.score(...).cost`` (capacity respected)."""
     n, m = inst.n_stops, inst.n_vehicles
     dist = inst.distance.tolist()

@@ -74,7 +74,9 @@ class OrToolsModel:
         for i in range(inst.n_stops):
             routing.AddDisjunction([self.manager.NodeToIndex(i)], int(penalty[i]))
 
-    def _add_times(self) -> None:
+    # one time dimension and its options (windows, shifts, route limits, soft windows) set side
+    # by side: each branch is one optional feature of the same dimension
+    def _add_times(self) -> None:  # noqa: C901, PLR0912
         """Windows, shifts and route limits on a "time" dimension that may wait."""
         inst, routing, mgr = self.inst, self.routing, self.manager
         transit = routing.RegisterTransitMatrix(inst.travel_time.tolist())

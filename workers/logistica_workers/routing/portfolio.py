@@ -159,7 +159,9 @@ class Portfolio:
             partial=False,
         )
 
-    def run(self) -> Solution:
+    # the supervision loop: start engines, watch them, stop them, answer; its stop rules share
+    # the loop's state (deadline, last gain, interruption)
+    def run(self) -> Solution:  # noqa: C901
         started = time.monotonic()
         if self.inst.n_stops == 0:  # e.g. a re-plan whose stops are all committed
             return to_solution(

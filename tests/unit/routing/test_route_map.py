@@ -217,7 +217,7 @@ console.log(JSON.stringify({
 
 
 def test_bad_plot_suffix_exits_2_before_solving(tmp_path: Path) -> None:
-    lisbon = Path(__file__).resolve().parents[2] / "examples" / "problems" / "lisbon.json"
+    lisbon = Path(__file__).resolve().parents[3] / "examples" / "problems" / "lisbon.json"
     proc = logistica("solve", str(lisbon), "--plot", str(tmp_path / "m.pdf"))
     assert proc.returncode == 2
     assert "--plot must end in .svg, .png or .html" in proc.stderr
@@ -225,7 +225,7 @@ def test_bad_plot_suffix_exits_2_before_solving(tmp_path: Path) -> None:
 
 def test_a_replanned_route_is_drawn_through_its_committed_stops_first() -> None:
     from logistica_workers.routing.map_html import plan_data
-    from tests.unit.test_replan import solve as replan_solve
+    from tests.unit.routing.test_replan import solve as replan_solve
 
     doc = city_problem(6, 1, seed=4, capacity=20, time_limit=1)
     doc["couriers"][0]["committed"] = ["s4", "s1"]

@@ -26,7 +26,7 @@ from logistica_workers.routing.reasons import unassigned_reasons
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check, check_committed
 from tests.support.problems import city_problem, timed_problem
-from tests.unit.test_routing import brute_force
+from tests.unit.routing.test_routing import brute_force
 
 LISBON = {"lat": 38.72, "lng": -9.14}
 
