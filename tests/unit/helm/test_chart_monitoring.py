@@ -20,7 +20,7 @@ from logistica_workers.ingest.metrics import IngestMetrics
 from logistica_workers.routing.service import RouteService
 from tests.platform.binaries import binary
 
-CHART = Path(__file__).resolve().parents[2] / "helm" / "logistica"
+CHART = Path(__file__).resolve().parents[3] / "helm" / "logistica"
 ON = [
     *("--set", "metrics.podMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true"),
     *("--set", "metrics.grafanaDashboard.enabled=true"),

@@ -17,7 +17,7 @@ import pytest
 
 from logistica_workers.api.routing import Problem
 
-SCRIPT = Path(__file__).resolve().parents[2] / "helm" / "logistica" / "files" / "helm_test.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "helm" / "logistica" / "files" / "helm_test.py"
 
 
 class Rejecting(BaseHTTPRequestHandler):
