@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from logistica_workers.api.webhook_source import Provider
-from logistica_workers.ingest.signing import sign
+from logistica_workers.ingest.providers import sign
 
 DEADLINE = time.monotonic() + float(os.environ.get("LOGISTICA_TEST_TIMEOUT_SECONDS", "150"))
 
