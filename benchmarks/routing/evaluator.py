@@ -12,6 +12,16 @@ A route starts at the courier's position, goes to the origin to load, then serve
 order (and returns to the origin with ``returnToOrigin``); the clock starts at 0 at the courier,
 travel time is distance / speed, a stop's service time is spent before leaving it. ``B`` is
 larger than any routing cost of the instance, so ``full`` ranks plans by drops first.
+
+Time windows and shifts (issue 13; times in integer seconds from time zero): the courier leaves
+its position at ``shift.start`` (0 without a shift); a stop reached before its window opens
+waits, service starts at max(arrival, window start) and must start no later than the window's
+end; the route ends at the last stop's departure (or back at the origin with
+``returnToOrigin``), which must be no later than ``shift.end`` and no later than
+``shift.start + maxRouteSeconds``. The arrival term prices the service start (arrival + wait).
+Times are recomputed in floating point from haversine / speed; solvers that round travel times
+to whole seconds may differ by a fraction of a second per arc, so a violation of at most
+``TOLERANCE_S`` counts as on time.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Any
 import numpy as np
 
 R_EARTH = 6_371_008.8
+TOLERANCE_S = 1.0
 
 
 def haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -73,6 +84,17 @@ def drop_bounds(demand: list[int], weight: list[int], capacity: int) -> tuple[in
     return count, sum(weight) - int(best[capacity])
 
 
+def _serve_at(clock: float, windows: list[dict[str, Any]]) -> tuple[float, float]:
+    """Service start for an arrival at ``clock`` (waiting for the first window not yet
+    closed), and how late the arrival is if every window has closed (0 otherwise)."""
+    if not windows:
+        return clock, 0.0
+    for w in sorted(windows, key=lambda w: float(w["start"])):
+        if clock <= float(w["end"]) + TOLERANCE_S:
+            return max(clock, float(w["start"])), 0.0
+    return clock, clock - float(windows[-1]["end"])
+
+
 def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
     """``routes``: ``[{"courierId": ..., "stops": [stop ids]}]``; every other stop is dropped."""
     stops = {s["id"]: s for s in problem["stops"]}
@@ -97,9 +119,11 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
         used.add(cid)
         c = couriers[cid]
         load = 0
+        shift = c.get("shift") or {}
+        t0 = float(shift.get("start", 0))
         pos = (c["lat"], c["lng"])
         leg = haversine(pos, origin)
-        dist, clock = leg, leg / speed
+        dist, clock = leg, t0 + leg / speed
         pos = origin
         for sid in ids:
             if sid not in stops:
@@ -114,11 +138,21 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
             leg = haversine(pos, nxt)
             dist += leg
             clock += leg / speed
+            clock, late = _serve_at(clock, s.get("timeWindows") or [])
+            if late > TOLERANCE_S:
+                reason = reason or f"stop {sid!r} reached {late:.0f} s after its last window"
             arrival += s["priority"] / 100 * clock
             clock += int(s.get("serviceSeconds", 0))
             pos = nxt
         if back:
-            dist += haversine(pos, origin)
+            leg = haversine(pos, origin)
+            dist += leg
+            clock += leg / speed
+        if "end" in shift and clock - float(shift["end"]) > TOLERANCE_S:
+            reason = reason or f"courier {cid!r} ends at {clock:.0f} s > shift end {shift['end']}"
+        max_route = c.get("maxRouteSeconds")
+        if max_route is not None and clock - t0 - float(max_route) > TOLERANCE_S:
+            reason = reason or f"courier {cid!r} works {clock - t0:.0f} s > maxRouteSeconds"
         if load > c["capacity"]:
             reason = reason or f"courier {cid!r} carries {load} > capacity {c['capacity']}"
         distance += dist
@@ -135,6 +169,9 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
     horizon = len(stops) * (
         per_stop / speed + max(int(s.get("serviceSeconds", 0)) for s in stops.values())
     )
+    latest = [float(w["end"]) for st in stops.values() for w in st.get("timeWindows") or []]
+    latest += [float(c["shift"]["end"]) for c in problem["couriers"] if c.get("shift")]
+    horizon += max(latest, default=0.0)  # waiting for windows can push every arrival this late
     big_b = len(stops) * (per_stop + horizon) + 1
     return Verdict(
         feasible=not reason,

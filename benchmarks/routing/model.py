@@ -8,7 +8,9 @@ whole process tree is sampled every 50 ms. logistica runs through its public com
 
 Usage: python benchmarks/routing/model.py [--sizes 20,100] [--seconds 2] [--seeds 2]
        [--scenarios plentiful,short,return] [--solvers logistica,pyvrp,vroom,ortools]
-Writes model.csv and model.txt next to this file (or --out PREFIX).
+Writes model.csv and model.txt next to this file (or --out PREFIX). The time-window cells
+(issue 13) are their own run: ``--scenarios tight,loose --sizes 100,300 --out
+benchmarks/routing/model-tw``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from city import SCENARIOS, generate  # noqa: E402
+from city import SCENARIOS, TW_SCENARIOS, generate  # noqa: E402
 from evaluator import evaluate  # noqa: E402
 
 SECONDS = {20: 2.0, 100: 2.0, 300: 5.0, 1000: 10.0, 2000: 15.0}
@@ -99,7 +101,7 @@ def run_solver(solver: str, problem: Path, seconds: float, out: Path) -> dict[st
         "peak_rss_mb": round(peak / 1024, 1),
         "routes": routes,
         "status": status,
-        "error": "" if proc.returncode == 0 else err.strip().splitlines()[-1:],
+        "error": "" if proc.returncode == 0 else [x[:200] for x in err.strip().splitlines()[-1:]],
     }
 
 
@@ -161,7 +163,11 @@ def main() -> int:
     ap.add_argument("--sizes", default=",".join(map(str, SECONDS)))
     ap.add_argument("--seconds", type=float, help="one limit for every size (default per size)")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument(
+        "--scenarios",
+        default=",".join(sc for sc in SCENARIOS if sc not in TW_SCENARIOS),
+        help=f"comma-separated, from {','.join(SCENARIOS)}",
+    )
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--out", type=Path, default=HERE / "model")
     args = ap.parse_args()
