@@ -127,3 +127,11 @@ def test_vrptw_judge_uses_dimacs_distances_windows_and_capacity(tmp_path: Path) 
     ok, reason, _, _ = vrptw.judge(g, [[1]])
     assert not ok and "not served" in reason
     assert vrptw.problem_json(g)["matrix"]["distances"][0][1] == 50
+
+
+def test_half_a_second_per_arc_of_rounding_counts_as_on_time() -> None:
+    p = line_problem()  # a is reached at 1,111.95 s
+    p["stops"][0]["timeWindows"] = [{"start": 0, "end": 1111.5}]
+    assert evaluator.evaluate(p, [{"courierId": "c", "stops": ["a"]}]).feasible
+    p["stops"][0]["timeWindows"] = [{"start": 0, "end": 1111.4}]
+    assert not evaluator.evaluate(p, [{"courierId": "c", "stops": ["a"]}]).feasible
