@@ -14,11 +14,14 @@ travel time is distance / speed, a stop's service time is spent before leaving i
 larger than any routing cost of the instance, so ``full`` ranks plans by drops first.
 
 Time windows and shifts (issue 13; times in integer seconds from time zero): the courier leaves
-its position at ``shift.start`` (0 without a shift); a stop reached before its window opens
-waits, service starts at max(arrival, window start) and must start no later than the window's
-end; the route ends at the last stop's departure (or back at the origin with
-``returnToOrigin``), which must be no later than ``shift.end`` and no later than
-``shift.start + maxRouteSeconds``. The arrival term prices the service start (arrival + wait).
+its position at ``shift.start`` (0 without a shift) or later; a stop reached before its window
+opens waits, service starts at max(arrival, window start) and must start no later than the
+window's end; the route ends at the last stop's departure (or back at the origin with
+``returnToOrigin``), no later than ``shift.end``, and lasts (departure to end, waiting
+included) at most ``maxRouteSeconds``. The judge leaves as early as it can: later only by as
+much as ``maxRouteSeconds`` needs, which the waiting on the route absorbs without making a
+window or the shift end late (if no such departure exists, the route is infeasible). The
+arrival term prices the service start (arrival + wait) of that schedule.
 Times are recomputed in floating point from haversine / speed. A solver that rounds each arc's
 travel time to the nearest second may be up to half a second early per arc, so lateness of at
 most ``TOLERANCE_S`` per arc driven so far counts as on time (peers round up and never need it).
@@ -86,13 +89,14 @@ def drop_bounds(demand: list[int], weight: list[int], capacity: int) -> tuple[in
 
 def _serve_at(clock: float, windows: list[dict[str, Any]], slack: float) -> tuple[float, float]:
     """Service start for an arrival at ``clock`` (waiting for the first window not closed
-    ``slack`` seconds ago), and how late the arrival is if every window has closed (else 0)."""
+    ``slack`` seconds ago) and the latest start that window allows (+ slack); a start after
+    that latest one means every window has closed."""
     if not windows:
-        return clock, 0.0
+        return clock, math.inf
     for w in sorted(windows, key=lambda w: float(w["start"])):
         if clock <= float(w["end"]) + slack:
-            return max(clock, float(w["start"])), 0.0
-    return clock, clock - float(windows[-1]["end"])
+            return max(clock, float(w["start"])), float(w["end"]) + slack
+    return clock, float(windows[-1]["end"]) + slack
 
 
 def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
@@ -126,6 +130,9 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
         dist, clock = leg, t0 + leg / speed
         pos = origin
         arcs = 0  # start -> origin -> first stop is one arc in a solver's matrix
+        waited = 0.0
+        # per served stop: (priority, service start, waiting so far, latest delay it takes)
+        visits: list[tuple[int, float, float, float]] = []
         for sid in ids:
             if sid not in stops:
                 reason = reason or f"unknown stop {sid!r}"
@@ -140,23 +147,35 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
             dist += leg
             clock += leg / speed
             arcs += 1
-            clock, late = _serve_at(clock, s.get("timeWindows") or [], arcs * TOLERANCE_S)
-            if late > 0:
-                reason = reason or f"stop {sid!r} reached {late:.0f} s after its last window"
-            arrival += s["priority"] / 100 * clock
-            clock += int(s.get("serviceSeconds", 0))
+            begin, close = _serve_at(clock, s.get("timeWindows") or [], arcs * TOLERANCE_S)
+            if begin > close:
+                reason = (
+                    reason or f"stop {sid!r} reached {begin - close:.0f} s after its last window"
+                )
+            waited += begin - clock
+            visits.append((int(s["priority"]), begin, waited, waited + close - begin))
+            clock = begin + int(s.get("serviceSeconds", 0))
             pos = nxt
         if back:
             leg = haversine(pos, origin)
             dist += leg
             clock += leg / speed
             arcs += 1
-        slack = arcs * TOLERANCE_S
-        if "end" in shift and clock - float(shift["end"]) > slack:
+        end = float(shift["end"]) + arcs * TOLERANCE_S if "end" in shift else math.inf
+        if clock > end:
             reason = reason or f"courier {cid!r} ends at {clock:.0f} s > shift end {shift['end']}"
+        # leave later by `delay` if maxRouteSeconds needs it; waiting absorbs it up to `waited`
         max_route = c.get("maxRouteSeconds")
-        if max_route is not None and clock - t0 - float(max_route) > slack:
-            reason = reason or f"courier {cid!r} works {clock - t0:.0f} s > maxRouteSeconds"
+        delay = 0.0
+        if max_route is not None:
+            delay = max(0.0, clock - t0 - float(max_route) - arcs * TOLERANCE_S)
+            room = min([waited, end - clock + waited] + [v[3] for v in visits])
+            if delay > room:
+                reason = reason or (
+                    f"courier {cid!r} works {clock - t0 - room:.0f} s > maxRouteSeconds"
+                )
+        for prio, begin, waited_before, _ in visits:
+            arrival += prio / 100 * (begin + max(0.0, delay - waited_before))
         if load > c["capacity"]:
             reason = reason or f"courier {cid!r} carries {load} > capacity {c['capacity']}"
         distance += dist

@@ -14,12 +14,13 @@ Each models logistica's problem with its own means (not the product's code):
   drop penalties as disjunctions; path cheapest arc + guided local search, one process.
 Time windows, shifts and ``maxRouteSeconds`` (issue 13) with each peer's own means: travel
 times rounded up to whole seconds (so the evaluator's recomputed times are never later);
-PyVRP: client ``tw_early``/``tw_late`` + ``service_duration``, vehicle ``tw_early`` =
-``start_late`` = shift start (the courier leaves then), ``tw_late`` = shift end,
-``shift_duration`` = ``maxRouteSeconds``; VROOM: job ``time_windows`` + ``service``, vehicle
-``time_window`` = [shift start, min(shift end, start + maxRouteSeconds)], metres as its costs
-matrix and seconds as its durations; OR-Tools: a time dimension with waiting slack, windows as
-cumul ranges, start cumuls fixed to the shift start, end cumuls bounded the same way.
+PyVRP: client ``tw_early``/``tw_late`` + ``service_duration``, vehicle ``tw_early`` = shift start
+(it may leave later), ``tw_late`` = shift end, ``shift_duration`` = ``maxRouteSeconds``; VROOM:
+job ``time_windows`` + ``service``, vehicle ``time_window`` = [shift start, shift end], metres as
+its costs matrix and seconds as its durations; VROOM has no route-duration limit that counts
+waiting, so ``maxRouteSeconds`` becomes an end at shift start + maxRouteSeconds (stricter than
+the model); OR-Tools: a time dimension with waiting slack, windows as cumul ranges, start and
+end cumuls within the shift, ``maxRouteSeconds`` as the vehicle's span upper bound.
 One window per stop (the generated scenarios have at most one).
 OUT.json gets ``{"routes": [{"courierId", "stops"}], "seconds": solve seconds}``.
 """
@@ -132,10 +133,10 @@ def solve_pyvrp(p: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
         )
     vehicles = []
     for k, c in enumerate(p["couriers"]):
-        start, end = shift(c)
-        vkw: dict[str, Any] = {"tw_early": start, "start_late": start}
-        if end is not None:
-            vkw["tw_late"] = end
+        vkw: dict[str, Any] = {"tw_early": shift(c)[0]}
+        sh_end = (c.get("shift") or {}).get("end")
+        if sh_end is not None:
+            vkw["tw_late"] = int(sh_end)
         if c.get("maxRouteSeconds") is not None:
             vkw["shift_duration"] = int(c["maxRouteSeconds"])
         vehicles.append(
@@ -212,13 +213,14 @@ def solve_ortools(p: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     caps = [c["capacity"] for c in p["couriers"]]
     rt.AddDimensionWithVehicleCapacity(rt.RegisterUnaryTransitVector(demand), 0, caps, True, "load")
     t_use = np.where(t >= FAR, 0, t)
-    latest = [shift(c)[1] or 0 for c in p["couriers"]]
+    latest = [int((c.get("shift") or {}).get("end", 0)) for c in p["couriers"]]
+    latest += [shift(c)[1] or 0 for c in p["couriers"]]
     latest += [(window(s) or (0, 0))[1] for s in p["stops"]]
     horizon = int(t_use.max()) * (n + 2) + max(latest) + 1
     timed = any(window(s) for s in p["stops"]) or any(
         c.get("shift") or c.get("maxRouteSeconds") is not None for c in p["couriers"]
     )
-    # waiting slack only when windows or shifts exist; the start cumul is fixed below
+    # waiting slack only when windows or shifts exist; start cumuls are bounded below
     rt.AddDimension(
         rt.RegisterTransitMatrix(t_use.tolist()),
         horizon if timed else 0,
@@ -228,10 +230,13 @@ def solve_ortools(p: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     )
     time_dim = rt.GetDimensionOrDie("time")
     for k, c in enumerate(p["couriers"]):
-        start, end = shift(c)
-        time_dim.CumulVar(rt.Start(k)).SetRange(start, start)
-        if end is not None:
-            time_dim.CumulVar(rt.End(k)).SetMax(end)
+        sh = c.get("shift") or {}
+        start = int(sh.get("start", 0))
+        time_dim.CumulVar(rt.Start(k)).SetMin(start)
+        if "end" in sh:
+            time_dim.CumulVar(rt.End(k)).SetMax(int(sh["end"]))
+        if c.get("maxRouteSeconds") is not None:
+            time_dim.SetSpanUpperBoundForVehicle(int(c["maxRouteSeconds"]), k)
     for j, s in enumerate(p["stops"]):
         tw = window(s)
         if tw:

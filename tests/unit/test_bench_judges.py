@@ -74,6 +74,32 @@ def test_shift_start_end_and_max_route_seconds_are_checked() -> None:
     assert evaluator.evaluate(capped, [{"courierId": "c", "stops": ["a"]}]).feasible
 
 
+def test_max_route_seconds_leaves_later_when_waiting_absorbs_it() -> None:
+    """a opens at 5,000: leaving at 1,000 waits 2,888 s there; the route (1,000 to ~6,224) fits
+    3,000 s by leaving up to 2,888 s later, so a still starts at 5,000; not 2,000 s."""
+    p = line_problem(shift={"start": 1000, "end": 9000}, maxRouteSeconds=3000)
+    p["stops"][0]["timeWindows"] = [{"start": 5000, "end": 5100}]
+    v = evaluator.evaluate(p, [{"courierId": "c", "stops": ["a", "b"]}])
+    assert v.feasible, v.reason
+    assert v.arrival == pytest.approx(5000.0)
+    p["couriers"][0]["maxRouteSeconds"] = 2000
+    v = evaluator.evaluate(p, [{"courierId": "c", "stops": ["a", "b"]}])
+    assert not v.feasible and "maxRouteSeconds" in v.reason
+
+
+def test_a_later_departure_delays_the_stops_before_the_wait() -> None:
+    """b (priority 100 here) before a long wait at a: leaving later moves b's service too."""
+    p = line_problem(shift={"start": 0, "end": 20000}, maxRouteSeconds=4000)
+    p["stops"][1]["priority"] = 100
+    p["stops"][0]["priority"] = 0
+    p["stops"][0]["timeWindows"] = [{"start": 6000, "end": 6100}]
+    # b at 2,224 (leaving at 0), a reached at 3,336, waits to 6,000, ends 6,100: 6,100 s long;
+    # leaving 2,100 s later fits 4,000 s, so b is served at ~4,324
+    v = evaluator.evaluate(p, [{"courierId": "c", "stops": ["b", "a"]}])
+    assert v.feasible, v.reason
+    assert v.arrival == pytest.approx(2 * LEG + 2100, abs=1.0)
+
+
 @pytest.mark.parametrize("scenario", city.TW_SCENARIOS)
 def test_generated_windows_are_reachable_on_their_own(scenario: str) -> None:
     """Every windowed stop, served alone by the best courier, is on time."""
