@@ -10,13 +10,18 @@ the distance with the best-known solution (``.sol`` beside the instance, same co
 - pyvrp: ``pyvrp.read(..., round_func="dimacs")`` solved for SECONDS, one process, seed 1.
 - vroom: the same integer matrix as costs and durations, the fleet of ``VEHICLES`` at the
   depot with its window, jobs with service and windows; exploration level 5, 2 threads.
-- logistica: the instance in logistica's problem JSON with a ``matrix`` (durations and
-  distances = the DIMACS integers; origin = depot, every courier at the depot with the depot's
-  window as its ``shift``, ``returnToOrigin``, priority 0 so the objective is the distance), run
-  through ``python -m logistica_workers solve`` (process start included).
+- logistica: the product's portfolio (``routing.portfolio.Portfolio``, both cores) on the
+  logistics model built from the instance as ``routing/instance.py`` lays it out: origin =
+  depot, ``VEHICLES`` couriers at the depot with the depot's window as their shift, routes
+  back to the origin, the DIMACS integers as metres and seconds, each customer's window and
+  service time, priority 0 (so the objective is the distance; dropping a customer costs more
+  than any route). Its own process, the limit counting the process start as ``logistica
+  solve`` does. With ``--logistica-json`` instead: the same problem as logistica's problem
+  JSON with a ``matrix`` (``Problem.matrix``), through ``python -m logistica_workers solve``.
 
 Usage: python benchmarks/routing/vrptw.py --data DIR [--instances C1_2_1,R1_2_1]
-       [--seconds 60] [--solvers logistica,pyvrp,vroom] [--append] [--out PREFIX]
+       [--seconds 60] [--solvers logistica,pyvrp,vroom] [--logistica-json] [--append]
+       [--out PREFIX]
 Writes vrptw.csv and vrptw.txt next to this file (``--append`` adds to the existing CSV, so a
 long run can be split into short chunks; the summary covers every row).
 """
@@ -208,9 +213,48 @@ def solve_vroom(path: Path, seconds: float) -> list[list[int]]:
     return list(out.values())
 
 
-def run(solver: str, path: Path, seconds: float, tmp: Path) -> dict[str, Any]:
+def solve_logistica(path: Path, seconds: float) -> list[list[int]]:
+    from logistica_workers.routing.instance import Instance
+    from logistica_workers.routing.portfolio import Portfolio
+    from logistica_workers.routing.solve_cli import budget
+
+    g = read(path)
+    n, m = g.n, g.vehicles
+    size = n + m + 1  # stops 0..n-1, courier starts n..n+m-1, the route end n+m
+    dist = np.zeros((size, size), dtype=np.int64)
+    dist[:n, :n] = g.dist[1:, 1:]
+    dist[n : n + m, :n] = g.dist[0, 1:][None, :]  # a start is the depot = origin
+    dist[:n, n + m] = g.dist[1:, 0]  # back to the origin
+    service = np.zeros(size, dtype=np.int64)
+    service[:n] = g.service[1:]
+    travel = dist + service[:, None]  # service at the from-node, as the product's matrices
+    np.fill_diagonal(travel, 0)
+    zeros = [0] * (m + 1)
+    inst = Instance(
+        kind="logistics",
+        stop_ids=[str(c) for c in range(1, n + 1)],
+        courier_ids=[f"v{k + 1}" for k in range(m)],
+        distance=dist,
+        travel_time=travel,
+        demand=np.array([*g.demand[1:], *zeros], dtype=np.int64),
+        priority=np.zeros(size, dtype=np.int64),
+        capacity=[g.capacity] * m,
+        time_limit=budget(seconds),
+        return_to_origin=True,
+        service=service,
+        windows=tuple(((int(g.early[c]), int(g.late[c])),) for c in range(1, n + 1)),
+        shifts=tuple((int(g.early[0]), int(g.late[0])) for _ in range(m)),
+        max_duration=tuple(None for _ in range(m)),
+    )
+    sol = Portfolio(inst).run()
+    return [[int(s) for s in r.stops] for r in sol.routes]
+
+
+def run(
+    solver: str, path: Path, seconds: float, tmp: Path, json_input: bool = False
+) -> dict[str, Any]:
     out = tmp / f"{solver}-{path.stem}.json"
-    if solver == "logistica":
+    if solver == "logistica" and json_input:
         problem = tmp / f"{path.stem}.json"
         problem.write_text(json.dumps(problem_json(read(path))))
         cmd = [sys.executable, "-m", "logistica_workers", "solve", str(problem)]
@@ -225,11 +269,13 @@ def run(solver: str, path: Path, seconds: float, tmp: Path) -> dict[str, Any]:
     routes: list[list[int]] = []
     if out.exists():
         doc = json.loads(out.read_text())
-        if solver == "logistica":
+        if solver == "logistica" and json_input:
             routes = [[int(s) for s in r["stops"]] for r in doc["routes"]]
         else:
             routes = doc["routes"]
     err = proc.stderr.strip().splitlines()[-1:] if proc.returncode else []
+    if proc.returncode:
+        routes = []  # a failed run scores nothing, whatever it wrote
     return {"exit": proc.returncode, "wall": round(wall, 1), "routes": routes, "error": err}
 
 
@@ -269,7 +315,7 @@ def summary(rows: list[dict[str, Any]], solvers: list[str]) -> list[str]:
 
 def peer_main(argv: list[str]) -> int:
     solver, path, seconds, out = argv
-    fn = {"pyvrp": solve_pyvrp, "vroom": solve_vroom}[solver]
+    fn = {"pyvrp": solve_pyvrp, "vroom": solve_vroom, "logistica": solve_logistica}[solver]
     t0 = time.monotonic()
     routes = fn(Path(path), float(seconds))
     Path(out).write_text(json.dumps({"routes": routes, "seconds": time.monotonic() - t0}))
@@ -285,6 +331,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--append", action="store_true", help="add to the existing CSV")
+    ap.add_argument(
+        "--logistica-json",
+        action="store_true",
+        help="logistica through its problem JSON + matrix and `logistica solve`",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "vrptw")
     args = ap.parse_args()
     solvers = args.solvers.split(",")
@@ -305,7 +356,7 @@ def main() -> int:
             bks = best_known(path.with_suffix(".sol"))
             for solver in solvers:
                 load = loadavg()
-                res = run(solver, path, args.seconds, Path(tmp))
+                res = run(solver, path, args.seconds, Path(tmp), args.logistica_json)
                 ok, reason, cost, used = judge(g, res["routes"])
                 row = {
                     "instance": name,
@@ -314,7 +365,7 @@ def main() -> int:
                     "wall_s": res["wall"],
                     "exit": res["exit"],
                     "feasible": ok and res["exit"] == 0,
-                    "reason": (reason or " ".join(res["error"]))[:200],
+                    "reason": (" ".join(res["error"]) or reason)[:200],
                     "cost": round(cost, 1),
                     "bks": bks,
                     "gap_pct": round(100 * (cost / bks - 1), 2) if ok else "",
