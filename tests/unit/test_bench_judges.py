@@ -161,3 +161,13 @@ def test_half_a_second_per_arc_of_rounding_counts_as_on_time() -> None:
     assert evaluator.evaluate(p, [{"courierId": "c", "stops": ["a"]}]).feasible
     p["stops"][0]["timeWindows"] = [{"start": 0, "end": 1111.4}]
     assert not evaluator.evaluate(p, [{"courierId": "c", "stops": ["a"]}]).feasible
+
+
+def test_vrptw_builds_an_instance_the_product_solves(tmp_path: Path) -> None:
+    """The logistica column's instance (the product's internal layout) is solved feasibly."""
+    path = tmp_path / "tiny.vrp"
+    path.write_text(GH_SMALL)
+    routes = vrptw.solve_logistica(path, 2.0)
+    ok, reason, cost, used = vrptw.judge(vrptw.read(path), routes)
+    assert ok, reason
+    assert (cost, used) == (13.0, 2)  # capacity and windows force one customer per vehicle
