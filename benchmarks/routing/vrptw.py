@@ -2,7 +2,7 @@
 
 Each solver runs as its own process with the same time limit, interleaved per instance
 (logistica, pyvrp, vroom, logistica, ...); each answer is scored here by one judge that reads
-the instance itself (``vrplib``), recomputes every arc in the DIMACS convention (Euclidean
+the instance itself (its own VRPLIB reader), recomputes every arc in the DIMACS convention (Euclidean
 distance x 10, truncated to an integer; travel time = distance), checks capacity, every
 customer served once, the time windows (waiting allowed) and the depot's window, and compares
 the distance with the best-known solution (``.sol`` beside the instance, same convention).
@@ -63,28 +63,57 @@ class Gh:
     xy: np.ndarray
 
 
-def read(path: Path) -> Gh:
-    import vrplib
+def read_sections(path: Path) -> tuple[dict[str, str], dict[str, list[list[float]]]]:
+    """A VRPLIB file's ``KEY : value`` header and its numeric ``*_SECTION`` rows."""
+    header: dict[str, str] = {}
+    sections: dict[str, list[list[float]]] = {}
+    current: list[list[float]] | None = None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line == "EOF":
+            continue
+        if line.endswith("_SECTION"):
+            current = sections.setdefault(line, [])
+        elif ":" in line and not line[0].isdigit() and not line.startswith("-"):
+            key, _, value = line.partition(":")
+            header[key.strip().upper()] = value.strip()
+            current = None
+        elif current is not None:
+            current.append([float(x) for x in line.split()])
+        else:
+            raise ValueError(f"{path}: unexpected line {line!r}")
+    return header, sections
 
-    inst = vrplib.read_instance(str(path))
-    if list(inst["depot"]) != [0]:
-        raise ValueError(f"{path}: expected the depot first, got {inst['depot']}")
-    xy = np.asarray(inst["node_coord"], dtype=np.float64)
+
+def read(path: Path) -> Gh:
+    """A VRPTW instance (one depot, numbered first; ``SERVICE_TIME`` or a section)."""
+    header, sec = read_sections(path)
+    for need in ("NODE_COORD_SECTION", "DEMAND_SECTION", "TIME_WINDOW_SECTION"):
+        if need not in sec:
+            raise ValueError(f"{path}: no {need}")
+    ids = [int(r[0]) for r in sec["NODE_COORD_SECTION"]]
+    depots = [int(r[0]) for r in sec.get("DEPOT_SECTION", [[1]]) if r[0] != -1]
+    if ids != list(range(1, len(ids) + 1)) or depots != [1]:
+        raise ValueError(f"{path}: expected nodes 1..N with the depot 1, got depots {depots}")
+    size = len(ids)
+    xy = np.array([r[1:3] for r in sec["NODE_COORD_SECTION"]], dtype=np.float64)
     euclid = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
-    size = len(xy)
-    service = inst["service_time"]
-    service = np.full(size, service) if np.isscalar(service) else np.asarray(service)
-    service = np.floor(10 * service.astype(np.float64)).astype(np.int64)
+    if "SERVICE_TIME_SECTION" in sec:
+        service_f = np.array([r[1] for r in sec["SERVICE_TIME_SECTION"]], dtype=np.float64)
+    else:
+        service_f = np.full(size, float(header.get("SERVICE_TIME", 0)))
+    service = np.floor(10 * service_f).astype(np.int64)
     service[0] = 0
-    tw = np.floor(10 * np.asarray(inst["time_window"], dtype=np.float64)).astype(np.int64)
+    tw = np.array([r[1:3] for r in sec["TIME_WINDOW_SECTION"]], dtype=np.float64)
+    tw_i = np.floor(10 * tw).astype(np.int64)
     return Gh(
-        name=str(inst["name"]),
+        name=header.get("NAME", path.stem),
         n=size - 1,
-        vehicles=int(inst["vehicles"]),
-        capacity=int(inst["capacity"]),
-        demand=np.asarray(inst["demand"], dtype=np.int64),
-        early=tw[:, 0],
-        late=tw[:, 1],
+        vehicles=int(header.get("VEHICLES", size - 1)),
+        capacity=int(header["CAPACITY"]),
+        demand=np.array([int(r[1]) for r in sec["DEMAND_SECTION"]], dtype=np.int64),
+        early=tw_i[:, 0],
+        late=tw_i[:, 1],
         service=service,
         dist=np.floor(10 * euclid).astype(np.int64),
         xy=xy,
