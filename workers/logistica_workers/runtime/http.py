@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 if TYPE_CHECKING:
     from logistica_workers.db.pool import Database
 
+from logistica_workers.runtime import tracing
 from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
@@ -82,6 +83,8 @@ async def serve(
         "shutdown_timeout": drain_timeout,
         "access_log": None,
     }
+    if tracing.enabled():  # server spans first, so they time the other middlewares too
+        app.middlewares.insert(0, tracing.server_middleware("http"))
     runner: web.AppRunner
     if limits is not None:
         app.on_response_prepare.append(close_when_draining(worker))
@@ -128,6 +131,9 @@ async def serve(
             on_drain(asyncio.get_running_loop().time() + drain_timeout - margin)
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
     await flush(clock)
+    if tracing.enabled():
+        with clock.phase("traces-flushed"):
+            await asyncio.to_thread(tracing.shutdown, clock.remaining())
     clock.summary()
     return 0
 
