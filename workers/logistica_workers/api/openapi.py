@@ -302,6 +302,12 @@ def ingest_document() -> dict[str, Any]:
     }
 
 
+# what the events service accepts (events.app, events.cursor): bounded, so that with the
+# two 253-character filters a request line stays under the server's 8 KiB limit
+CONSUMER_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CURSOR_PATTERN = "^[0-9]{1,20}-[0-9]{1,19}$"
+
+
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
@@ -324,7 +330,7 @@ def events_document() -> dict[str, Any]:
         "in": "path",
         "required": True,
         "description": "the consumer: 1 to 128 letters, digits, '.', '_' or '-'",
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+        "schema": {"type": "string", "pattern": CONSUMER_PATTERN},
     }
     filters = [
         _query("source", "only this WebhookSource", {"type": "string", "maxLength": 253}),
@@ -355,12 +361,14 @@ def events_document() -> dict[str, Any]:
                     "security": secured,
                     "parameters": [
                         _query(
-                            "after", "a cursor (<tx>-<id>); default: the start", {"type": "string"}
+                            "after",
+                            "a cursor (<tx>-<id>); default: the start",
+                            {"type": "string", "pattern": CURSOR_PATTERN},
                         ),
                         _query(
                             "consumer",
                             "start after this consumer's offset (not with after)",
-                            {"type": "string"},
+                            {"type": "string", "pattern": CONSUMER_PATTERN},
                         ),
                         _query("limit", "most events to return", {"type": "integer", "minimum": 1}),
                         _query(

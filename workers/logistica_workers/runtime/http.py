@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 if TYPE_CHECKING:
     from logistica_workers.db.pool import Database
 
-from logistica_workers.runtime import tracing
+from logistica_workers.runtime import profiling, tracing
 from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
@@ -83,6 +83,7 @@ async def serve(
         "shutdown_timeout": drain_timeout,
         "access_log": None,
     }
+    profiling.install(app, "logistica")  # GET /debug/profile, only with LOGISTICA_DEBUG_TOKEN
     if tracing.enabled():  # server spans first, so they time the other middlewares too
         app.middlewares.insert(0, tracing.server_middleware("http"))
     runner: web.AppRunner

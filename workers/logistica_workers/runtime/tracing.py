@@ -197,6 +197,9 @@ def span(
     return _span(t, name, kind=kind, context=context, links=links, attributes=attributes)
 
 
+# probes and scrapes: a span every few seconds per pod that says nothing
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -207,6 +210,8 @@ def server_middleware(service: str) -> Middleware:
 
     @web.middleware
     async def server_span(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in UNTRACED_PATHS:
+            return await handler(request)
         info = request.match_info.route.resource
         route = info.canonical if info is not None else request.path
         with t.start_as_current_span(
