@@ -54,6 +54,11 @@ def endpoint(source: str, namespace: str) -> str:
     return f"http://{ingest_service_name(source)}.{namespace}.svc:80/ingest/{source}"
 
 
+def telemetry(cfg: OperatorConfig) -> list[dict[str, str]]:
+    """The operator's ``OTEL_*`` settings as container env (empty when tracing is off)."""
+    return [{"name": k, "value": v} for k, v in cfg.telemetry_env]
+
+
 def ingest_objects(
     name: str, namespace: str, uid: str, spec: WebhookSourceSpec, cfg: OperatorConfig
 ) -> list[dict[str, Any]]:
@@ -86,6 +91,7 @@ def ingest_objects(
                     "secretKeyRef": {"name": cfg.database_secret, "key": cfg.database_secret_key}
                 },
             },
+            *telemetry(cfg),
         ],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {
@@ -218,6 +224,7 @@ def solver_job(
         {"name": "LOGISTICA_GRACE_SECONDS", "value": str(grace)},
         {"name": "MPLCONFIGDIR", "value": "/tmp"},
         *([{"name": "TRACEPARENT", "value": traceparent}] if traceparent else []),
+        *telemetry(cfg),
         {
             "name": "LOGISTICA_DATABASE_URL",
             "valueFrom": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from logistica_operator.builders import solver_job
 from logistica_operator.config import OperatorConfig
 from logistica_workers.api import RoutingJobSpec
@@ -28,3 +30,21 @@ def test_no_trace_no_variable() -> None:
     job = solver_job("rj", "ns", "uid-1", SPEC, 1, OperatorConfig())
     assert "TRACEPARENT" not in env_of(job)
     assert "annotations" not in job["metadata"]
+
+
+def test_the_operators_otel_settings_reach_its_workloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from logistica_operator.builders import ingest_objects
+    from logistica_workers.api import WebhookSourceSpec
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "logistica-operator")  # each keeps its own
+    cfg = OperatorConfig()
+    job_env = env_of(solver_job("rj", "ns", "uid-1", SPEC, 1, cfg, TP))
+    spec = WebhookSourceSpec.model_validate({"provider": "github", "secretRef": {"name": "s"}})
+    deployment = ingest_objects("src", "ns", "uid-2", spec, cfg)[0]
+    ingest_env = env_of(deployment)
+    for env in (job_env, ingest_env):
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+        assert "OTEL_SERVICE_NAME" not in env
