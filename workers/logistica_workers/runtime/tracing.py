@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
+    from aiohttp import web
+    from aiohttp.typedefs import Middleware
     from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger("logistica.tracing")
@@ -200,11 +200,13 @@ def span(
 # probes and scrapes: a span every few seconds per pod that says nothing
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
 def server_middleware(service: str) -> Middleware:
     """aiohttp server spans (``SERVER`` kind, parent from the request's ``traceparent``)."""
+    from aiohttp import web  # here: logging imports this module, and --help stays fast
+
     assert _state.provider is not None, "configure() first"
     t = _state.provider.get_tracer(f"logistica.{service}")
 
