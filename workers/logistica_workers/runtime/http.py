@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 from logistica_workers.runtime import profiling, tracing
 from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
+from logistica_workers.runtime.protocol import JsonErrorRunner
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
     budget_seconds,
@@ -92,7 +93,7 @@ async def serve(
         # bodies stay as sent (gzip is the handler's business, bounded and off the loop)
         runner = GuardedRunner(app, limits, on_refused, auto_decompress=False, **options)
     else:
-        runner = web.AppRunner(app, **options)  # type: ignore[arg-type]
+        runner = JsonErrorRunner(app, **options)  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:
