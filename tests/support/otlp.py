@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -93,17 +94,53 @@ class Receiver:
 
 
 @asynccontextmanager
-async def otlp_receiver() -> AsyncIterator[Receiver]:
+async def otlp_receiver(host: str = "127.0.0.1") -> AsyncIterator[Receiver]:
     receiver = Receiver()
     app = web.Application()
     app.router.add_post("/v1/traces", receiver.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    receiver.url = f"http://127.0.0.1:{port}"
+    receiver.url = f"http://{host}:{port}"
     try:
         yield receiver
     finally:
         await runner.cleanup()
+
+
+class ThreadedReceiver:
+    """The receiver on its own event loop in a thread, for synchronous (e2e) tests."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.receiver: Receiver | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with otlp_receiver(self.host) as r:
+            self.receiver = r
+            self._ready.set()
+            await self._stop.wait()
+
+    def start(self) -> Receiver:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise TimeoutError("the OTLP receiver did not start")
+        assert self.receiver is not None
+        return self.receiver
+
+    def spans(self) -> list[ReceivedSpan]:
+        assert self.receiver is not None
+        return list(self.receiver.spans)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
