@@ -51,6 +51,18 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_tracing(command: str) -> str | None:
+    """Set up OpenTelemetry when ``OTEL_EXPORTER_OTLP_ENDPOINT`` asks for it; the reason
+    when an ``OTEL_*`` variable is unusable."""
+    from logistica_workers.runtime import tracing
+
+    try:
+        tracing.configure(f"logistica-{command}")
+    except tracing.TracingConfigError as exc:
+        return str(exc)
+    return None
+
+
 def load_sources(args: argparse.Namespace) -> list[IngestSource]:
     if args.manifests:
         return sources_from_manifests(args.manifests)
@@ -75,6 +87,8 @@ def ingest(args: argparse.Namespace) -> int:
     except ValidationFailure as exc:
         return fail("ingest", f"invalid sources: {exc}")
     setup_logging()
+    if problem := start_tracing("ingest"):
+        return fail("ingest", problem)
     try:
         return loop.run(run_ingest(sources, args.database_url, args.host, args.port, settings))
     except ListenError as exc:
@@ -92,6 +106,8 @@ def events(args: argparse.Namespace) -> int:
     if problem := database_problem(args):
         return fail("events", problem)
     setup_logging()
+    if problem := start_tracing("events"):
+        return fail("events", problem)
     return loop.run(run_events(args.database_url, args.host, args.port, settings))
 
 
@@ -174,6 +190,8 @@ def solve(args: argparse.Namespace) -> int:
 
     if problem := temp_dir_problem():
         return fail("solve", problem, 1)
+    if problem := start_tracing("solve"):
+        return fail("solve", problem)
     return run(args)
 
 
@@ -193,6 +211,8 @@ def route(args: argparse.Namespace) -> int:
     if problem := temp_dir_problem():
         return fail("route", problem, 1)
     setup_logging()
+    if problem := start_tracing("route"):
+        return fail("route", problem)
     try:
         return loop.run(run_route(args.host, args.port, settings))
     except ListenError as exc:
@@ -212,4 +232,6 @@ def operator(args: argparse.Namespace) -> int:
     if problem := credentials_problem():
         return fail("operator", problem, 1)
     setup_logging()
+    if problem := start_tracing("operator"):
+        return fail("operator", problem)
     return run(args.namespace, args.all_namespaces)

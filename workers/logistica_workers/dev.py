@@ -69,6 +69,11 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"logistica dev: invalid sources: {exc}", file=sys.stderr)
         return 2
     setup_logging()
+    from logistica_workers.commands import start_tracing
+
+    if problem := start_tracing("dev"):
+        print(f"logistica dev: {problem}", file=sys.stderr)
+        return 2
     # no load balancer to wait for on one machine: Ctrl-C stops at once (still gracefully)
     os.environ.setdefault("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
     data_dir = args.data_dir or default_data_dir()

@@ -29,6 +29,7 @@ from logistica_workers.ingest.writer import (
     Replay,
     StoreUnavailable,
 )
+from logistica_workers.runtime import tracing
 from logistica_workers.runtime.connections import ConnectionLimits
 from logistica_workers.runtime.errors import error_response as error
 from logistica_workers.runtime.errors import json_errors
@@ -217,6 +218,7 @@ class IngestWorker:
             headers_json=orjson.dumps(payload.stored_headers(request.headers, extra)).decode(),
             payload_json=orjson.dumps(doc).decode() if form else body.decode(),
             future=loop.create_future(),
+            span_context=tracing.current_context(),
         )
         if spec.replay_window_seconds:
             event.replay_window = float(spec.replay_window_seconds)

@@ -91,11 +91,21 @@ class TerminalProgress:
 def run(args: argparse.Namespace) -> int:
     if args.routingjob:
         from logistica_workers.routing.routingjob import RoutingJobError, solve_routingjob
+        from logistica_workers.runtime import tracing
 
+        # the operator hands the RoutingJob's trace context over in TRACEPARENT
         try:
-            solution = solve_routingjob(args.routingjob, args.time_limit)
+            with tracing.span(
+                tracing.tracer("logistica.solve"),
+                "solve RoutingJob",
+                context=tracing.parent_from_traceparent(os.environ.get("TRACEPARENT")),
+                attributes={"logistica.routingjob": args.routingjob},
+            ):
+                solution = solve_routingjob(args.routingjob, args.time_limit)
         except RoutingJobError as exc:
             return _fail(str(exc))
+        finally:
+            tracing.shutdown(2.0)
         print(
             f"logistica solve: {args.routingjob}: {len(solution.routes)} routes, "
             f"{len(solution.unassigned)} unassigned" + (" (partial)" if solution.partial else ""),

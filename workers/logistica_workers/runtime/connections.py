@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web, web_protocol
 
+from logistica_workers.runtime.protocol import JsonErrorHandler
 from logistica_workers.runtime.settings import env_int, env_number
 
 
@@ -56,7 +57,7 @@ def _over_capacity_response() -> bytes:
 _OVER_CAPACITY = _over_capacity_response()
 
 
-class GuardedHandler(web_protocol.RequestHandler):
+class GuardedHandler(JsonErrorHandler):
     __slots__ = ("_head_timer", "_limits", "_on_refused")
 
     def __init__(

@@ -16,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 if TYPE_CHECKING:
     from logistica_workers.db.pool import Database
 
+from logistica_workers.runtime import profiling, tracing
 from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
+from logistica_workers.runtime.protocol import JsonErrorRunner
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
     budget_seconds,
@@ -82,13 +84,16 @@ async def serve(
         "shutdown_timeout": drain_timeout,
         "access_log": None,
     }
+    profiling.install(app, "logistica")  # GET /debug/profile, only with LOGISTICA_DEBUG_TOKEN
+    if tracing.enabled():  # server spans first, so they time the other middlewares too
+        app.middlewares.insert(0, tracing.server_middleware("http"))
     runner: web.AppRunner
     if limits is not None:
         app.on_response_prepare.append(close_when_draining(worker))
         # bodies stay as sent (gzip is the handler's business, bounded and off the loop)
         runner = GuardedRunner(app, limits, on_refused, auto_decompress=False, **options)
     else:
-        runner = web.AppRunner(app, **options)  # type: ignore[arg-type]
+        runner = JsonErrorRunner(app, **options)  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:
@@ -128,6 +133,9 @@ async def serve(
             on_drain(asyncio.get_running_loop().time() + drain_timeout - margin)
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
     await flush(clock)
+    if tracing.enabled():
+        with clock.phase("traces-flushed"):
+            await asyncio.to_thread(tracing.shutdown, clock.remaining())
     clock.summary()
     return 0
 
