@@ -7,6 +7,17 @@ heavy-tailed (most low, a few urgent), couriers are scattered over the city with
 - ``plentiful``: total capacity >= 1.3 x total demand, open routes;
 - ``short``: total capacity = 90 % of total demand (some stops must be dropped), open routes;
 - ``return``: as plentiful, but every route returns to the origin.
+
+Time-window scenarios (Solomon-style; capacity as plentiful; times in seconds from time zero):
+
+- ``tight``: every stop has one 30-minute window; every courier works a 0-4 h shift; open routes.
+- ``loose``: half of the stops have one 2-hour window, the rest none; couriers start at 0 h or
+  2 h on 6-hour shifts with ``maxRouteSeconds`` = 5 h; routes return to the origin.
+
+Each window is placed uniformly where some courier could reach the stop in time (earliest:
+the earliest courier start + its drive to the origin + origin to stop; latest: the latest
+shift end less the service time, less the way back with ``returnToOrigin``), so no stop is
+unservable on its own; drops come from the fleet's time, not from impossible windows.
 """
 
 from __future__ import annotations
@@ -16,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-SCENARIOS = ("plentiful", "short", "return")
+SCENARIOS = ("plentiful", "short", "return", "tight", "loose")
+TW_SCENARIOS = ("tight", "loose")
 CENTRE = (38.7223, -9.1393)  # Lisbon
 KM_PER_DEG_LAT = 111.2
 
@@ -54,7 +66,7 @@ def generate(n_stops: int, scenario: str, seed: int) -> dict[str, Any]:
             capacities.pop()
     couriers_deg = _offsets_deg(rng, len(capacities), 11.0)
     origin_deg = _offsets_deg(rng, 1, 2.0)[0]
-    return {
+    problem: dict[str, Any] = {
         "origin": {"lat": CENTRE[0] + origin_deg[0], "lng": CENTRE[1] + origin_deg[1]},
         "stops": [
             {
@@ -76,5 +88,52 @@ def generate(n_stops: int, scenario: str, seed: int) -> dict[str, Any]:
             }
             for k, cap in enumerate(capacities)
         ],
-        "options": {"returnToOrigin": scenario == "return", "speedKmh": 30.0},
+        "options": {
+            "returnToOrigin": scenario in ("return", "loose"),
+            "speedKmh": 30.0,
+        },
     }
+    if scenario in TW_SCENARIOS:
+        _add_time_windows(problem, scenario, rng)
+    return problem
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Haversine kilometres (generation only; the evaluator has its own)."""
+    p1, p2 = math.radians(a[0]), math.radians(b[0])
+    dp, dl = p2 - p1, math.radians(b[1] - a[1])
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _add_time_windows(problem: dict[str, Any], scenario: str, rng: np.random.Generator) -> None:
+    hour = 3600
+    speed_kms = problem["options"]["speedKmh"] / 3600
+    origin = (problem["origin"]["lat"], problem["origin"]["lng"])
+    couriers = problem["couriers"]
+    if scenario == "tight":
+        width, share = 30 * 60, 1.0
+        for c in couriers:
+            c["shift"] = {"start": 0, "end": 4 * hour}
+    else:
+        width, share = 2 * hour, 0.5
+        for k, c in enumerate(couriers):
+            start = 0 if k % 2 == 0 else 2 * hour
+            c["shift"] = {"start": start, "end": start + 6 * hour}
+            c["maxRouteSeconds"] = 5 * hour
+    at_origin = min(
+        c["shift"]["start"] + _km((c["lat"], c["lng"]), origin) / speed_kms for c in couriers
+    )
+    last_end = max(
+        min(c["shift"]["end"], c["shift"]["start"] + c.get("maxRouteSeconds", 10**9))
+        for c in couriers
+    )
+    back = problem["options"]["returnToOrigin"]
+    for s in problem["stops"]:
+        if rng.random() >= share:
+            continue
+        leg = _km(origin, (s["lat"], s["lng"])) / speed_kms
+        earliest = math.ceil(at_origin + leg)
+        latest = math.floor(last_end - s["serviceSeconds"] - (leg if back else 0))
+        start = earliest + int(rng.integers(0, max(1, latest - width - earliest + 1)))
+        s["timeWindows"] = [{"start": start, "end": max(start, min(latest, start + width))}]

@@ -12,6 +12,19 @@ A route starts at the courier's position, goes to the origin to load, then serve
 order (and returns to the origin with ``returnToOrigin``); the clock starts at 0 at the courier,
 travel time is distance / speed, a stop's service time is spent before leaving it. ``B`` is
 larger than any routing cost of the instance, so ``full`` ranks plans by drops first.
+
+Time windows and shifts (issue 13; times in integer seconds from time zero): the courier leaves
+its position at ``shift.start`` (0 without a shift) or later; a stop reached before its window
+opens waits, service starts at max(arrival, window start) and must start no later than the
+window's end; the route ends at the last stop's departure (or back at the origin with
+``returnToOrigin``), no later than ``shift.end``, and lasts (departure to end, waiting
+included) at most ``maxRouteSeconds``. The judge leaves as early as it can: later only by as
+much as ``maxRouteSeconds`` needs, which the waiting on the route absorbs without making a
+window or the shift end late (if no such departure exists, the route is infeasible). The
+arrival term prices the service start (arrival + wait) of that schedule.
+Times are recomputed in floating point from haversine / speed. A solver that rounds each arc's
+travel time to the nearest second may be up to half a second early per arc, so lateness of at
+most ``TOLERANCE_S`` per arc driven so far counts as on time (peers round up and never need it).
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from typing import Any
 import numpy as np
 
 R_EARTH = 6_371_008.8
+TOLERANCE_S = 0.5  # per arc (see above)
 
 
 def haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -73,6 +87,18 @@ def drop_bounds(demand: list[int], weight: list[int], capacity: int) -> tuple[in
     return count, sum(weight) - int(best[capacity])
 
 
+def _serve_at(clock: float, windows: list[dict[str, Any]], slack: float) -> tuple[float, float]:
+    """Service start for an arrival at ``clock`` (waiting for the first window not closed
+    ``slack`` seconds ago) and the latest start that window allows (+ slack); a start after
+    that latest one means every window has closed."""
+    if not windows:
+        return clock, math.inf
+    for w in sorted(windows, key=lambda w: float(w["start"])):
+        if clock <= float(w["end"]) + slack:
+            return max(clock, float(w["start"])), float(w["end"]) + slack
+    return clock, float(windows[-1]["end"]) + slack
+
+
 def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
     """``routes``: ``[{"courierId": ..., "stops": [stop ids]}]``; every other stop is dropped."""
     stops = {s["id"]: s for s in problem["stops"]}
@@ -97,10 +123,16 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
         used.add(cid)
         c = couriers[cid]
         load = 0
+        shift = c.get("shift") or {}
+        t0 = float(shift.get("start", 0))
         pos = (c["lat"], c["lng"])
         leg = haversine(pos, origin)
-        dist, clock = leg, leg / speed
+        dist, clock = leg, t0 + leg / speed
         pos = origin
+        arcs = 0  # start -> origin -> first stop is one arc in a solver's matrix
+        waited = 0.0
+        # per served stop: (priority, service start, waiting so far, latest delay it takes)
+        visits: list[tuple[int, float, float, float]] = []
         for sid in ids:
             if sid not in stops:
                 reason = reason or f"unknown stop {sid!r}"
@@ -114,11 +146,36 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
             leg = haversine(pos, nxt)
             dist += leg
             clock += leg / speed
-            arrival += s["priority"] / 100 * clock
-            clock += int(s.get("serviceSeconds", 0))
+            arcs += 1
+            begin, close = _serve_at(clock, s.get("timeWindows") or [], arcs * TOLERANCE_S)
+            if begin > close:
+                reason = (
+                    reason or f"stop {sid!r} reached {begin - close:.0f} s after its last window"
+                )
+            waited += begin - clock
+            visits.append((int(s["priority"]), begin, waited, waited + close - begin))
+            clock = begin + int(s.get("serviceSeconds", 0))
             pos = nxt
         if back:
-            dist += haversine(pos, origin)
+            leg = haversine(pos, origin)
+            dist += leg
+            clock += leg / speed
+            arcs += 1
+        end = float(shift["end"]) + arcs * TOLERANCE_S if "end" in shift else math.inf
+        if clock > end:
+            reason = reason or f"courier {cid!r} ends at {clock:.0f} s > shift end {shift['end']}"
+        # leave later by `delay` if maxRouteSeconds needs it; waiting absorbs it up to `waited`
+        max_route = c.get("maxRouteSeconds")
+        delay = 0.0
+        if max_route is not None:
+            delay = max(0.0, clock - t0 - float(max_route) - arcs * TOLERANCE_S)
+            room = min([waited, end - clock + waited] + [v[3] for v in visits])
+            if delay > room:
+                reason = reason or (
+                    f"courier {cid!r} works {clock - t0 - room:.0f} s > maxRouteSeconds"
+                )
+        for prio, begin, waited_before, _ in visits:
+            arrival += prio / 100 * (begin + max(0.0, delay - waited_before))
         if load > c["capacity"]:
             reason = reason or f"courier {cid!r} carries {load} > capacity {c['capacity']}"
         distance += dist
@@ -135,6 +192,9 @@ def evaluate(problem: dict[str, Any], routes: list[dict[str, Any]]) -> Verdict:
     horizon = len(stops) * (
         per_stop / speed + max(int(s.get("serviceSeconds", 0)) for s in stops.values())
     )
+    latest = [float(w["end"]) for st in stops.values() for w in st.get("timeWindows") or []]
+    latest += [float(c["shift"]["end"]) for c in problem["couriers"] if c.get("shift")]
+    horizon += max(latest, default=0.0)  # waiting for windows can push every arrival this late
     big_b = len(stops) * (per_stop + horizon) + 1
     return Verdict(
         feasible=not reason,

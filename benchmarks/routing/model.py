@@ -8,7 +8,9 @@ whole process tree is sampled every 50 ms. logistica runs through its public com
 
 Usage: python benchmarks/routing/model.py [--sizes 20,100] [--seconds 2] [--seeds 2]
        [--scenarios plentiful,short,return] [--solvers logistica,pyvrp,vroom,ortools]
-Writes model.csv and model.txt next to this file (or --out PREFIX).
+Writes model.csv and model.txt next to this file (or --out PREFIX). The time-window cells
+(issue 13) are their own run: ``--scenarios tight,loose --sizes 100,300 --out
+benchmarks/routing/model-tw``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from city import SCENARIOS, generate  # noqa: E402
+from city import SCENARIOS, TW_SCENARIOS, generate  # noqa: E402
 from evaluator import evaluate  # noqa: E402
 
 SECONDS = {20: 2.0, 100: 2.0, 300: 5.0, 1000: 10.0, 2000: 15.0}
@@ -99,13 +101,44 @@ def run_solver(solver: str, problem: Path, seconds: float, out: Path) -> dict[st
         "peak_rss_mb": round(peak / 1024, 1),
         "routes": routes,
         "status": status,
-        "error": "" if proc.returncode == 0 else err.strip().splitlines()[-1:],
+        "error": "" if proc.returncode == 0 else [x[:200] for x in err.strip().splitlines()[-1:]],
     }
 
 
 def loadavg() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def _verdicts(rs: list[dict[str, Any]], peers: tuple[str, ...]) -> list[str]:
+    """Per seed: logistica against the best of ``peers`` (dropped weight first)."""
+    out = []
+    for seed in sorted({r["seed"] for r in rs}):
+        by = {r["solver"]: r for r in rs if r["seed"] == seed}
+        rivals = [by[p] for p in peers if p in by and by[p]["feasible"]]
+        me = by.get("logistica")
+        if not rivals or me is None or not me["feasible"]:
+            out.append("n/a")
+            continue
+        best = min(rivals, key=lambda r: (r["drop_weight"], r["objective"]))
+        if me["drop_weight"] != best["drop_weight"]:
+            out.append(f"dropW {me['drop_weight']:+d}-{best['drop_weight']}")
+        else:
+            out.append(f"{100 * (me['objective'] / best['objective'] - 1):+.1f} %")
+    return out
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """A results CSV back into typed rows (for --summarize)."""
+    ints = ("stops", "seed", "exit", "dropped", "drop_bound", "drop_weight", "weight_bound")
+    floats = ("limit_s", "wall_s", "peak_rss_mb", "distance", "arrival", "objective")
+    with path.open() as f:
+        rows: list[dict[str, Any]] = list(csv.DictReader(f))
+    for r in rows:
+        r.update({k: int(r[k]) for k in ints})
+        r.update({k: float(r[k]) for k in floats})
+        r["feasible"] = r["feasible"] == "True"
+    return rows
 
 
 def summary(rows: list[dict[str, Any]], solvers: list[str]) -> list[str]:
@@ -115,8 +148,11 @@ def summary(rows: list[dict[str, Any]], solvers: list[str]) -> list[str]:
     for r in rows:
         cells.setdefault((r["stops"], r["scenario"]), []).append(r)
     head = "| stops | scenario | " + " | ".join(f"{s} obj km / drops" for s in solvers)
-    head += " | drop bound | logistica vs best peer | peak RSS MB " + "/".join(solvers) + " |"
-    lines = [head, "|" + " --- |" * (len(solvers) + 5)]
+    timed = any(sc in TW_SCENARIOS for _, sc in cells)
+    head += " | drop bound | logistica vs best peer"
+    head += " | logistica vs best of pyvrp/vroom" if timed else ""
+    head += " | peak RSS MB " + "/".join(solvers) + " |"
+    lines = [head, "|" + " --- |" * (len(solvers) + 5 + timed)]
     for (n, sc), rs in sorted(cells.items()):
         cols = []
         for s in solvers:
@@ -130,20 +166,12 @@ def summary(rows: list[dict[str, Any]], solvers: list[str]) -> list[str]:
         bound = sum(r["drop_bound"] for r in rs if r["solver"] == solvers[0]) / max(
             1, len([r for r in rs if r["solver"] == solvers[0]])
         )
-        verdicts = []
-        if "logistica" in solvers:
-            for seed in sorted({r["seed"] for r in rs}):
-                by = {r["solver"]: r for r in rs if r["seed"] == seed}
-                peers = [by[p] for p in PEERS if p in by and by[p]["feasible"]]
-                me = by.get("logistica")
-                if not peers or me is None or not me["feasible"]:
-                    verdicts.append("n/a")
-                    continue
-                best = min(peers, key=lambda r: (r["drop_weight"], r["objective"]))
-                if me["drop_weight"] != best["drop_weight"]:
-                    verdicts.append(f"dropW {me['drop_weight']:+d}-{best['drop_weight']}")
-                else:
-                    verdicts.append(f"{100 * (me['objective'] / best['objective'] - 1):+.1f} %")
+        verdicts = _verdicts(rs, PEERS) if "logistica" in solvers else []
+        if timed:  # issue 13's target compares with PyVRP and VROOM
+            verdicts2 = _verdicts(rs, ("pyvrp", "vroom")) if "logistica" in solvers else []
+            verdicts = [", ".join(verdicts), ", ".join(verdicts2)]
+        else:
+            verdicts = [", ".join(verdicts)]
         rss = "/".join(
             f"{max((r['peak_rss_mb'] for r in rs if r['solver'] == s), default=0):.0f}"
             for s in solvers
@@ -151,7 +179,7 @@ def summary(rows: list[dict[str, Any]], solvers: list[str]) -> list[str]:
         lines.append(
             f"| {n} | {sc} | "
             + " | ".join(cols)
-            + f" | {bound:g} | {', '.join(verdicts)} | {rss} |"
+            + f" | {bound:g} | {' | '.join(verdicts)} | {rss} |"
         )
     return lines
 
@@ -161,12 +189,29 @@ def main() -> int:
     ap.add_argument("--sizes", default=",".join(map(str, SECONDS)))
     ap.add_argument("--seconds", type=float, help="one limit for every size (default per size)")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument(
+        "--scenarios",
+        default=",".join(sc for sc in SCENARIOS if sc not in TW_SCENARIOS),
+        help=f"comma-separated, from {','.join(SCENARIOS)}",
+    )
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--out", type=Path, default=HERE / "model")
+    ap.add_argument(
+        "--summarize",
+        action="store_true",
+        help="only rewrite the summary (.txt) from the CSV of an earlier run",
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     solvers = args.solvers.split(",")
+    if args.summarize:
+        rows = read_rows(args.out.with_suffix(".csv"))
+        txt = args.out.with_suffix(".txt")
+        head = txt.read_text().splitlines()[:3] if txt.exists() else []
+        ran = [s for s in solvers if any(r["solver"] == s for r in rows)]
+        txt.write_text("\n".join([*head, "", *summary(rows, ran)]) + "\n")
+        print(txt.read_text())
+        return 0
     rows: list[dict[str, Any]] = []
     before = loadavg()
     started = time.monotonic()

@@ -15,6 +15,7 @@ from logistica_operator.names import (
 )
 from logistica_workers.api import API_GROUP, API_VERSION, RoutingJobSpec, WebhookSourceSpec
 from logistica_workers.api.ingest_config import IngestSource, sources_to_json
+from logistica_workers.runtime.tracing import TRACEPARENT_ANNOTATION
 
 SECRET_MOUNT = "/etc/logistica/secrets"
 PROBLEM_MOUNT = "/etc/logistica/problem"
@@ -53,6 +54,11 @@ def endpoint(source: str, namespace: str) -> str:
     return f"http://{ingest_service_name(source)}.{namespace}.svc:80/ingest/{source}"
 
 
+def telemetry(cfg: OperatorConfig) -> list[dict[str, str]]:
+    """The operator's ``OTEL_*`` settings as container env (empty when tracing is off)."""
+    return [{"name": k, "value": v} for k, v in cfg.telemetry_env]
+
+
 def ingest_objects(
     name: str, namespace: str, uid: str, spec: WebhookSourceSpec, cfg: OperatorConfig
 ) -> list[dict[str, Any]]:
@@ -85,6 +91,7 @@ def ingest_objects(
                     "secretKeyRef": {"name": cfg.database_secret, "key": cfg.database_secret_key}
                 },
             },
+            *telemetry(cfg),
         ],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {
@@ -202,13 +209,22 @@ def job_name(rj_name: str, attempt: int) -> str:
 
 
 def solver_job(
-    name: str, namespace: str, uid: str, spec: RoutingJobSpec, attempt: int, cfg: OperatorConfig
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: RoutingJobSpec,
+    attempt: int,
+    cfg: OperatorConfig,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
+    """The solver Job; ``traceparent`` (W3C) makes its ``solve`` span join that trace."""
     lab = labels("solver", name) | {ROUTINGJOB_LABEL: name}
     grace = solver_grace_seconds(spec)
     env: list[dict[str, Any]] = [
         {"name": "LOGISTICA_GRACE_SECONDS", "value": str(grace)},
         {"name": "MPLCONFIGDIR", "value": "/tmp"},
+        *([{"name": "TRACEPARENT", "value": traceparent}] if traceparent else []),
+        *telemetry(cfg),
         {
             "name": "LOGISTICA_DATABASE_URL",
             "valueFrom": {
@@ -240,6 +256,7 @@ def solver_job(
             "namespace": namespace,
             "labels": lab,
             "ownerReferences": [owner_reference("RoutingJob", name, uid)],
+            **({"annotations": {TRACEPARENT_ANNOTATION: traceparent}} if traceparent else {}),
         },
         "spec": {
             "backoffLimit": 1,

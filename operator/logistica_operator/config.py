@@ -3,6 +3,7 @@ typed reader so a bad value stops ``logistica operator`` with exit 2 naming it."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from logistica_workers.runtime.settings import (
@@ -12,6 +13,17 @@ from logistica_workers.runtime.settings import (
     env_port,
     env_str,
 )
+
+
+def otel_environment() -> tuple[tuple[str, str], ...]:
+    """The ``OTEL_*`` variables of this process except ``OTEL_SERVICE_NAME``, sorted."""
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in os.environ.items()
+            if k.startswith("OTEL_") and k != "OTEL_SERVICE_NAME" and v.strip()
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,9 @@ class OperatorConfig:
     )
     ingest_port: int = 8080
     solver_service_account: str = "logistica-solver"
+    # the operator's own OpenTelemetry settings, handed to the workers and solver Jobs it
+    # creates so their spans reach the same collector (each keeps its own service name)
+    telemetry_env: tuple[tuple[str, str], ...] = field(default_factory=otel_environment)
 
 
 @dataclass(frozen=True)

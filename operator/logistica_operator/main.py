@@ -79,3 +79,6 @@ async def _operate(namespaces: list[str], peering: str, port: int) -> None:
         )
     finally:
         await runner.cleanup()
+        from logistica_workers.runtime import tracing
+
+        await asyncio.to_thread(tracing.shutdown, 5.0)  # kopf stopped: export what is left

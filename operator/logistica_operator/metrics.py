@@ -13,9 +13,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import ParamSpec, TypeVar
 
 import kopf
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from logistica_operator import traces
+from logistica_workers.runtime import tracing
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -54,6 +58,10 @@ def outcome_of(exc: BaseException | None) -> str:
     return "error"
 
 
+# handlers that run every second for every object: a span each would drown the traces
+UNTRACED = {("RoutingJob", "drive")}
+
+
 def reconciled(
     kind: str, handler: str
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
@@ -64,14 +72,26 @@ def reconciled(
         async def run(*args: P.args, **kwargs: P.kwargs) -> R:
             started = time.perf_counter()
             failure: BaseException | None = None
-            try:
-                return await fn(*args, **kwargs)
-            except BaseException as exc:
-                failure = exc
-                raise
-            finally:
-                RECONCILE_SECONDS.labels(kind, handler).observe(time.perf_counter() - started)
-                RECONCILES.labels(kind, handler, outcome_of(failure)).inc()
+            body = kwargs.get("body")
+            with tracing.span(
+                None if (kind, handler) in UNTRACED else tracing.tracer("logistica.operator"),
+                f"reconcile {kind} {handler}",
+                kind=SpanKind.INTERNAL,
+                context=traces.parent(body),
+                attributes=traces.attributes(kind, handler, body),
+            ) as span:
+                try:
+                    result = await fn(*args, **kwargs)
+                    traces.remember(kind, body, kwargs.get("patch"))
+                    return result
+                except BaseException as exc:
+                    failure = exc
+                    if span is not None and outcome_of(exc) != "success":
+                        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    raise
+                finally:
+                    RECONCILE_SECONDS.labels(kind, handler).observe(time.perf_counter() - started)
+                    RECONCILES.labels(kind, handler, outcome_of(failure)).inc()
 
         return run
 

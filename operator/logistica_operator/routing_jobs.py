@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from logistica_operator import kube, metrics
+from logistica_operator import kube, metrics, traces
 from logistica_operator.builders import solver_job, solver_rbac
 from logistica_operator.conditions import now, set_condition
 from logistica_operator.config import OperatorConfig
@@ -27,6 +27,7 @@ from logistica_workers.api import (
     RoutingJobSpec,
     describe_errors,
 )
+from logistica_workers.runtime import tracing
 
 PLURAL = "routingjobs"
 CONFIG = OperatorConfig()
@@ -203,8 +204,16 @@ async def _start(
     attempt = int(status.get("attempt") or 0) + 1
     for obj in solver_rbac(namespace, CONFIG):
         await kube.apply(obj)
-    job = solver_job(name, namespace, body["metadata"]["uid"], spec, attempt, CONFIG)
-    await kube.apply(job)
+    with tracing.span(
+        tracing.tracer("logistica.operator"),
+        "start solver Job",
+        context=traces.parent(body),
+        attributes={"k8s.namespace.name": namespace, "k8s.object.name": name},
+    ):
+        job = solver_job(
+            name, namespace, body["metadata"]["uid"], spec, attempt, CONFIG, tracing.traceparent()
+        )
+        await kube.apply(job)
     old = status.get("jobName")
     if old and old != job["metadata"]["name"]:
         await kube.delete("batch/v1", "Job", old, namespace)

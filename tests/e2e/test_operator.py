@@ -27,6 +27,7 @@ from tests.platform.kubeclient import api_client, install_crds
 from tests.platform.node import Node
 from tests.support.feasibility import check, haversine_m
 from tests.support.ingest import signed, source
+from tests.support.otlp import ReceivedSpan, ThreadedReceiver
 from tests.support.problems import city_problem
 
 NS = "ops"
@@ -40,8 +41,10 @@ class Env:
         pods: PodWatch,
         operator: OperatorProcess,
         dsn: str,
+        traces: ThreadedReceiver,
     ) -> None:
         self.api, self.node, self.pods, self.operator, self.dsn = api, node, pods, operator, dsn
+        self.traces = traces
         self.core = client.CoreV1Api(api)
         self.apps = client.AppsV1Api(api)
         self.batch = client.BatchV1Api(api)
@@ -85,6 +88,10 @@ def env(
     pods = PodWatch(api, NS)
     pods.start()
     work = tmp_path_factory.mktemp("operator")
+    # traces: the operator, the ingest workers and the solver pods it creates export to this
+    # receiver, on the host address the pods reach (as they reach Postgres)
+    traces = ThreadedReceiver(node.host_ip)
+    endpoint = traces.start().url
     operator = OperatorProcess(
         node.control_plane,
         NS,
@@ -92,13 +99,16 @@ def env(
         LOGISTICA_SOLVER_CONCURRENCY="1",
         LOGISTICA_IMAGE=IMAGE,
         LOGISTICA_IMAGE_PULL_POLICY="Never",
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="200",
     )
     operator.start()
-    e = Env(api, node, pods, operator, database_url)
+    e = Env(api, node, pods, operator, database_url, traces)
     try:
         yield e
     finally:
         operator.stop()
+        traces.stop()
         pods.stop()
         api.close()
 
@@ -154,6 +164,17 @@ def stored_ids(dsn: str, source_name: str) -> set[str]:
     return asyncio.run(q())
 
 
+def span_named(
+    env: Env, name: str, *, service: str | None = None, parent: str | None = None
+) -> ReceivedSpan | None:
+    for span in env.traces.spans():
+        if span.name != name or (service and span.service != service):
+            continue
+        if parent is None or span.parent_id == parent:
+            return span
+    return None
+
+
 def test_webhooksource_becomes_ready_and_stores_signed_events(env: Env) -> None:
     env.core.create_namespaced_secret(
         NS, {"metadata": {"name": "gh"}, "stringData": {"first": "key-one"}}
@@ -179,6 +200,20 @@ def test_webhooksource_becomes_ready_and_stores_signed_events(env: Env) -> None:
         30,
     )
     assert len(stored_ids(env.dsn, "github")) == 1
+    # the worker pod got the operator's OTEL_* settings: request -> batch -> INSERT, one trace
+    request = env.wait(
+        "the worker's request span",
+        lambda: span_named(env, "POST /ingest/{source}", service="logistica-ingest"),
+    )
+    batch = env.wait(
+        "its batch span",
+        lambda: span_named(env, "ingest batch", parent=request.span_id),
+    )
+    assert (request.trace_id, request.span_id) in batch.links
+    insert = env.wait(
+        "the INSERT span", lambda: span_named(env, "INSERT external_events", parent=batch.span_id)
+    )
+    assert insert.trace_id == request.trace_id
     dep = env.apps.read_namespaced_deployment("github-ingest", NS)
     owner = dep.metadata.owner_references[0]
     assert (owner.kind, owner.name, owner.controller) == ("WebhookSource", "github", True)
@@ -381,6 +416,23 @@ def test_routingjob_runs_to_succeeded_with_a_feasible_result(env: Env) -> None:
         return wanted <= seen
 
     eventually(scraped, 30, "/metrics to show the Succeeded RoutingJob", env.operator.tail)
+    # one trace: the operator admits it -> starts the Job -> the solver pod solves it
+    annotations = obj["metadata"].get("annotations") or {}
+    _, trace_id, admitted, _ = annotations["logistica.dev/traceparent"].split("-")
+    start = env.wait(
+        "the Job start span in the RoutingJob's trace",
+        lambda: span_named(env, "start solver Job", parent=admitted),
+    )
+    assert start.trace_id == trace_id
+    solve = env.wait(
+        "the solver pod's span",
+        lambda: span_named(
+            env, "solve RoutingJob", service="logistica-solve", parent=start.span_id
+        ),
+    )
+    assert solve.trace_id == trace_id and solve.attributes["logistica.routingjob"] == f"{NS}/first"
+    env_vars = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
+    assert env_vars["TRACEPARENT"].split("-")[1:3] == [trace_id, start.span_id]
 
 
 def test_queue_runs_in_order_under_concurrency_one(env: Env) -> None:
@@ -402,6 +454,29 @@ def test_queue_runs_in_order_under_concurrency_one(env: Env) -> None:
     assert seen_queued >= {"q3"}
     starts = [env.get("routingjobs", n)["status"]["startTime"] for n in names]
     assert starts == sorted(starts)  # oldest first
+
+
+def test_metrics_show_the_phases_of_the_routingjobs(env: Env) -> None:
+    """The operator's /metrics gauge agrees with the RoutingJobs' phases in the API server."""
+    port = env.operator.env["LOGISTICA_OPERATOR_HEALTH_PORT"]
+
+    def agree() -> bool:
+        items = custom(env.api).list_namespaced_custom_object(
+            API_GROUP, API_VERSION, NS, "routingjobs"
+        )["items"]
+        phases = [(o.get("status") or {}).get("phase") for o in items]
+        want = {p: float(phases.count(p)) for p in set(phases) if p}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        got = {
+            s.labels["phase"]: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "logistica_operator_routingjobs" and s.value
+        }
+        return bool(want) and got == want and want.get("Succeeded", 0) >= 1
+
+    eventually(agree, 30, "the phase gauge to equal the API's phases", env.operator.tail)
 
 
 def test_suspend_keeps_a_partial_result_and_unsuspend_completes(env: Env) -> None:

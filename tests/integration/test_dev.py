@@ -105,3 +105,14 @@ def test_dev_refuses_a_bad_setting_before_starting_anything(tmp_path: Path) -> N
     assert out.returncode == 2
     assert "LOGISTICA_INGEST_QUEUE must be between 1 and 1000000, got 0" in out.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_dev_refuses_an_unsupported_otlp_protocol(tmp_path: Path) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    }
+    out = logistica("dev", "--data-dir", str(tmp_path / "d"), env=env)
+    assert out.returncode == 2
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL='grpc'" in out.stderr
+    assert not (tmp_path / "d").exists()

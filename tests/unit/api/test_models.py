@@ -80,3 +80,18 @@ def test_inline_problem_takes_spec_options() -> None:
 def test_validation_failure_lists_paths() -> None:
     failure = ValidationFailure([("spec.a", "bad"), ("", "whole")])
     assert str(failure) == "spec.a: bad; whole"
+
+
+def test_speed_below_one_kmh_is_refused_naming_the_field() -> None:
+    """Found by schemathesis: 5e-324 km/h passed ``gt=0`` and divided travel times by zero."""
+    from pydantic import ValidationError
+
+    from logistica_workers.api import Problem
+    from tests.support.problems import city_problem
+
+    doc = city_problem(3, 1, seed=1)
+    doc["options"] = {**doc.get("options", {}), "speedKmh": 5e-324}
+    with pytest.raises(ValidationError, match="speedKmh"):
+        Problem.model_validate(doc)
+    doc["options"]["speedKmh"] = 1
+    assert Problem.model_validate(doc).options.speed_kmh == 1

@@ -34,6 +34,7 @@ TEXT = {
     "LOGISTICA_WATCH_NAMESPACES",
     "LOGISTICA_PROBLEM_FILE",
     "LOGISTICA_MATRIX_FILE",
+    "LOGISTICA_DEBUG_TOKEN",
 }
 # "used by" words of the table that are not a subcommand: a server stands for them
 ANY_SERVER = {"every server", "servers", "all"}

@@ -173,7 +173,7 @@ def route_document() -> dict[str, Any]:
                             "the best solution found",
                             **{"X-Time-Limit-Seconds": "the time limit the solve ran with"},
                         ),
-                        "400": _error("bad_json: the body is not JSON"),
+                        "400": _error(f"bad_json: the body is not JSON; {BAD_REQUEST}"),
                         "413": _error(
                             "too_large: the body exceeds 4 MiB; problem_too_large: more stops "
                             "than LOGISTICA_ROUTE_MAX_STOPS (field: stops)"
@@ -263,7 +263,7 @@ def ingest_document() -> dict[str, Any]:
                         "202": _json(answer, "stored: committed to Postgres"),
                         "400": _error(
                             "bad_json, bad_form, bad_gzip, bad_event_id, missing_event_id, "
-                            "bad_challenge: the body or its idempotency key is unusable"
+                            f"bad_challenge: the body or its idempotency key is unusable; {BAD_REQUEST}"
                         ),
                         "401": _error("bad_signature: the signature does not verify"),
                         "404": _error("unknown_source: no WebhookSource of that name"),
@@ -302,6 +302,16 @@ def ingest_document() -> dict[str, Any]:
     }
 
 
+# what the events service accepts (events.app, events.cursor): bounded, so that with the
+# two 253-character filters a request line stays under the server's 8 KiB limit
+CONSUMER_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CURSOR_PATTERN = "^[0-9]{1,20}-[0-9]{1,19}$"
+
+
+# answered by the HTTP layer itself (runtime/protocol.py), on every endpoint
+BAD_REQUEST = "bad_request: the request line or a header is too long or malformed"
+
+
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
@@ -324,14 +334,16 @@ def events_document() -> dict[str, Any]:
         "in": "path",
         "required": True,
         "description": "the consumer: 1 to 128 letters, digits, '.', '_' or '-'",
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+        "schema": {"type": "string", "pattern": CONSUMER_PATTERN},
     }
     filters = [
         _query("source", "only this WebhookSource", {"type": "string", "maxLength": 253}),
         _query("namespace", "only this namespace", {"type": "string", "maxLength": 253}),
     ]
     common = {
-        "400": _error("bad_parameter: a parameter or the body is invalid (field names it)"),
+        "400": _error(
+            f"bad_parameter: a parameter or the body is invalid (field names it); {BAD_REQUEST}"
+        ),
         "401": _error("unauthorized: a token is configured and the request lacks it"),
         "503": _error("database_unavailable, busy: retry later", **retry),
     }
@@ -355,12 +367,14 @@ def events_document() -> dict[str, Any]:
                     "security": secured,
                     "parameters": [
                         _query(
-                            "after", "a cursor (<tx>-<id>); default: the start", {"type": "string"}
+                            "after",
+                            "a cursor (<tx>-<id>); default: the start",
+                            {"type": "string", "pattern": CURSOR_PATTERN},
                         ),
                         _query(
                             "consumer",
                             "start after this consumer's offset (not with after)",
-                            {"type": "string"},
+                            {"type": "string", "pattern": CONSUMER_PATTERN},
                         ),
                         _query("limit", "most events to return", {"type": "integer", "minimum": 1}),
                         _query(

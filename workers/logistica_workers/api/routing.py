@@ -269,10 +269,10 @@ class RoutingOptions(ApiModel):
     speed_kmh: Annotated[
         float,
         Field(
-            gt=0,
+            ge=1,  # slower overflows the solvers' integer travel times
             le=200,
             allow_inf_nan=False,
-            description="Courier speed, km/h (above 0, at most 200): travel time is "
+            description="Courier speed, km/h (1 to 200): travel time is "
             "haversine distance / speed. Default 30.",
         ),
     ] = 30.0

@@ -90,6 +90,11 @@ def main(args: argparse.Namespace) -> int:
     except ValidationFailure as exc:
         return fail("dev", f"invalid sources: {exc}")
     setup_logging()
+    from logistica_workers.cli.options import start_tracing
+
+    if problem := start_tracing("dev"):
+        print(f"logistica dev: {problem}", file=sys.stderr)
+        return 2
     # no load balancer to wait for on one machine: Ctrl-C stops at once (still gracefully)
     os.environ.setdefault("LOGISTICA_DRAIN_DELAY_SECONDS", "0")
     data_dir = args.data_dir or default_data_dir()

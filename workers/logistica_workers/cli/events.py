@@ -7,7 +7,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
-from logistica_workers.cli.options import add_database_url, add_listen, database_problem
+from logistica_workers.cli.options import (
+    add_database_url,
+    add_listen,
+    database_problem,
+    start_tracing,
+)
 from logistica_workers.runtime.logging import setup_logging
 from logistica_workers.runtime.loop import run_on_uvloop
 
@@ -68,6 +73,8 @@ def serve(args: argparse.Namespace) -> int:
     if problem := database_problem(args):
         return fail("events", problem)
     setup_logging()
+    if problem := start_tracing("events"):
+        return fail("events", problem)
     return run_on_uvloop(run_events(args.database_url, args.host, args.port, settings))
 
 

@@ -17,6 +17,7 @@ from logistica_workers.cli.options import (
     add_listen,
     add_manifests,
     database_problem,
+    start_tracing,
 )
 from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
@@ -68,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
     except ValidationFailure as exc:
         return fail("ingest", f"invalid sources: {exc}")
     setup_logging()
+    if problem := start_tracing("ingest"):
+        return fail("ingest", problem)
     server = run_ingest(sources, args.database_url, args.host, args.port, settings)
     try:
         return run_on_uvloop(server)

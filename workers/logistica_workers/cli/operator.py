@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
+from logistica_workers.cli.options import start_tracing
 from logistica_workers.runtime.logging import setup_logging
 
 if TYPE_CHECKING:
@@ -37,4 +38,6 @@ def main(args: argparse.Namespace) -> int:
     if problem := credentials_problem():
         return fail("operator", problem, EXIT_FAILURE)
     setup_logging()
+    if problem := start_tracing("operator"):
+        return fail("operator", problem)
     return run_operator(args.namespace, args.all_namespaces)

@@ -77,3 +77,15 @@ def temp_dir_problem() -> str | None:
             "(an emptyDir in Kubernetes) or point TMPDIR at one"
         )
     return None
+
+
+def start_tracing(command: str) -> str | None:
+    """Set up OpenTelemetry when ``OTEL_EXPORTER_OTLP_ENDPOINT`` asks for it; the reason
+    when an ``OTEL_*`` variable is unusable."""
+    from logistica_workers.runtime import tracing
+
+    try:
+        tracing.configure(f"logistica-{command}")
+    except tracing.TracingConfigError as exc:
+        return str(exc)
+    return None

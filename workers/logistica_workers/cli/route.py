@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
-from logistica_workers.cli.options import add_listen, temp_dir_problem
+from logistica_workers.cli.options import add_listen, start_tracing, temp_dir_problem
 from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
 from logistica_workers.runtime.loop import run_on_uvloop
@@ -35,6 +35,8 @@ def main(args: argparse.Namespace) -> int:
     if problem := temp_dir_problem():
         return fail("route", problem, EXIT_FAILURE)
     setup_logging()
+    if problem := start_tracing("route"):
+        return fail("route", problem)
     try:
         return run_on_uvloop(run_route(args.host, args.port, settings))
     except ListenError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
-from logistica_workers.cli.options import temp_dir_problem
+from logistica_workers.cli.options import start_tracing, temp_dir_problem
 
 if TYPE_CHECKING:  # the engines load when `solve` runs, not for `logistica --help`
     from logistica_workers.api import Problem, Solution
@@ -49,6 +49,8 @@ def add_parser(subparsers: Subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     if problem := temp_dir_problem():
         return fail("solve", problem, EXIT_FAILURE)
+    if problem := start_tracing("solve"):
+        return fail("solve", problem)
     if args.routingjob:
         return solve_routingjob(args.routingjob, args.time_limit)
     try:
@@ -60,11 +62,21 @@ def main(args: argparse.Namespace) -> int:
 def solve_routingjob(name: str, time_limit: float | None) -> int:
     from logistica_workers.routing.routingjob import RoutingJobError
     from logistica_workers.routing.routingjob import solve_routingjob as solve_job
+    from logistica_workers.runtime import tracing
 
+    # the operator hands the RoutingJob's trace context over in TRACEPARENT
     try:
-        solution = solve_job(name, time_limit)
+        with tracing.span(
+            tracing.tracer("logistica.solve"),
+            "solve RoutingJob",
+            context=tracing.parent_from_traceparent(os.environ.get("TRACEPARENT")),
+            attributes={"logistica.routingjob": name},
+        ):
+            solution = solve_job(name, time_limit)
     except RoutingJobError as exc:
         return fail("solve", str(exc))
+    finally:
+        tracing.shutdown(2.0)
     print(
         f"logistica solve: {name}: {len(solution.routes)} routes, "
         f"{len(solution.unassigned)} unassigned" + (" (partial)" if solution.partial else ""),

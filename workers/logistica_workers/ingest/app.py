@@ -41,6 +41,7 @@ from logistica_workers.ingest.writer import (
     Replay,
     StoreUnavailable,
 )
+from logistica_workers.runtime import tracing
 from logistica_workers.runtime.connections import ConnectionLimits
 from logistica_workers.runtime.errors import error_response as error
 from logistica_workers.runtime.errors import json_errors
@@ -216,6 +217,7 @@ class IngestWorker:
             headers_json=orjson.dumps(headers).decode(),
             payload_json=orjson.dumps(received.doc).decode() if received.form else received.text,
             future=loop.create_future(),
+            span_context=tracing.current_context(),
         )
         if spec.replay_window_seconds:
             event.replay_window = float(spec.replay_window_seconds)

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+from opentelemetry.trace import Link, SpanContext, SpanKind
 
 from logistica_workers.db.pool import Database
+from logistica_workers.runtime import tracing
 
 log = logging.getLogger("logistica.ingest.writer")
 
@@ -60,6 +62,7 @@ class PendingEvent:
     future: asyncio.Future[Outcome]
     replay_window: float = 0.0  # seconds; 0: no replay check
     body_digest: bytes | None = None  # SHA-256 of the body, set with a replay window
+    span_context: SpanContext | None = None  # the request's span, when tracing is on
 
     @property
     def key(self) -> tuple[str, str, bytes]:
@@ -136,6 +139,7 @@ class GroupCommitWriter:
         self.on_batch = on_batch
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._tracer = tracing.tracer("logistica.ingest.writer")
 
     def start(self) -> None:
         self._tasks = [
@@ -184,6 +188,35 @@ class GroupCommitWriter:
                     self.queue.task_done()
 
     async def _write(self, batch: list[PendingEvent]) -> None:
+        if self._tracer is None:
+            await self._write_batch(batch)
+            return
+        # one span per batch: a child of its first request's span (so that request's trace
+        # reads request -> batch -> INSERT) and linked to every request span it carries
+        contexts = [e.span_context for e in batch if e.span_context is not None]
+        parent = tracing.parent_of(contexts[0]) if contexts else None
+        with self._tracer.start_as_current_span(
+            "ingest batch",
+            context=parent,
+            links=[Link(c) for c in contexts],
+            attributes={"logistica.batch.rows": len(batch)},
+        ):
+            await self._write_batch(batch)
+
+    def _db_span(self, operation: str, rows: int) -> tracing.SpanScope:
+        return tracing.span(
+            self._tracer,
+            f"{operation} external_events",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "db.system.name": "postgresql",
+                "db.operation.name": operation,
+                "db.collection.name": "external_events",
+                "db.operation.batch.size": rows,
+            },
+        )
+
+    async def _write_batch(self, batch: list[PendingEvent]) -> None:
         pool = self.db.pool
         if pool is None or not self.db.reachable:
             self._fail(batch, StoreUnavailable("database unreachable"))
@@ -205,7 +238,7 @@ class GroupCommitWriter:
                 return
             # isolate the offending row: each row alone, so only it fails
             for event in batch:
-                await self._write([event])
+                await self._write_batch([event])
             return
         if self.on_batch:
             self.on_batch(len(batch))
@@ -228,6 +261,15 @@ class GroupCommitWriter:
         assert e.body_digest is not None
         digest = event_digest(e.event_id)
         lock = int.from_bytes(e.body_digest[:8], "big", signed=True)
+        with self._db_span("INSERT", 1) as span:
+            if span is not None:
+                span.set_attribute("logistica.replay_guard", True)
+            return await self._guarded_transaction(conn, e, digest, lock)
+
+    async def _guarded_transaction(
+        self, conn: asyncpg.Connection, e: PendingEvent, digest: bytes, lock: int
+    ) -> Outcome:
+        assert e.body_digest is not None
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
             same_key = await conn.fetchval(_GUARDED_DUPLICATE, e.namespace, e.source, digest)
@@ -271,7 +313,8 @@ class GroupCommitWriter:
         )
         # one statement in autocommit is one transaction: committed (and, with
         # synchronous_commit on, flushed) when fetch returns. No BEGIN/COMMIT round trips.
-        rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
+        with self._db_span("INSERT", len(unique)):
+            rows = await conn.fetch(_INSERT, *[list(c) for c in cols])
         inserted = {(r["namespace"], r["source"], r["event_digest"]): int(r["id"]) for r in rows}
         missing = [k for k in unique if k not in inserted]
         existing: dict[tuple[str, str, bytes], int] = {}
@@ -279,7 +322,9 @@ class GroupCommitWriter:
         # so a fresh snapshot sees every row that made this batch's keys duplicates
         if missing:
             m = list(zip(*missing, strict=True))
-            for r in await conn.fetch(_EXISTING, list(m[0]), list(m[1]), list(m[2])):
+            with self._db_span("SELECT", len(missing)):
+                found = await conn.fetch(_EXISTING, list(m[0]), list(m[1]), list(m[2]))
+            for r in found:
                 existing[(r["namespace"], r["source"], r["event_digest"])] = int(r["id"])
         # committed: the first request of each new key stored it, every other one is a duplicate
         out: list[tuple[PendingEvent, Outcome]] = []

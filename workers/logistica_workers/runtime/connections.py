@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web, web_protocol
 
+from logistica_workers.runtime.protocol import JsonErrorHandler
 from logistica_workers.runtime.settings import env_int, env_number
 
 
@@ -79,7 +80,7 @@ PRIVATE_SURFACE: dict[str, tuple[str, ...]] = {
 }
 
 
-class GuardedHandler(web_protocol.RequestHandler):
+class GuardedHandler(JsonErrorHandler):
     __slots__ = ("_head_timer", "_limits", "_on_refused")
 
     def __init__(

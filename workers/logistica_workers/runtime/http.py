@@ -17,7 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 if TYPE_CHECKING:
     from logistica_workers.db.pool import Database
 
+from logistica_workers.runtime import profiling, tracing
 from logistica_workers.runtime.connections import ConnectionLimits, GuardedRunner
+from logistica_workers.runtime.protocol import JsonErrorRunner
 from logistica_workers.runtime.shutdown import (
     ShutdownClock,
     budget_seconds,
@@ -73,7 +75,9 @@ def propagation_delay(budget: float) -> float:
     return max(0.0, min(drain_delay_seconds(), budget / 3))
 
 
-async def serve(
+# the whole life of a server in order (listen, serve, then each shutdown phase): one sequence
+# that reads top to bottom against the README's shutdown description
+async def serve(  # noqa: PLR0915
     app: web.Application,
     worker: Drainable,
     host: str,
@@ -102,13 +106,16 @@ async def serve(
     }
     shutdown = Shutdown()
     app[SHUTDOWN] = shutdown
+    profiling.install(app, "logistica")  # GET /debug/profile, only with LOGISTICA_DEBUG_TOKEN
+    if tracing.enabled():  # server spans first, so they time the other middlewares too
+        app.middlewares.insert(0, tracing.server_middleware("http"))
     runner: web.AppRunner
     if limits is not None:
         app.on_response_prepare.append(close_when_draining(worker))
         # bodies stay as sent (gzip is the handler's business, bounded and off the loop)
         runner = GuardedRunner(app, limits, on_refused, auto_decompress=False, **options)
     else:
-        runner = web.AppRunner(app, **options)  # type: ignore[arg-type]
+        runner = JsonErrorRunner(app, **options)  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:
@@ -147,6 +154,9 @@ async def serve(
         await runner.cleanup()  # stop listening, wait for in-flight handlers, close
     if flush is not None:
         await flush(clock)
+    if tracing.enabled():
+        with clock.phase("traces-flushed"):
+            await asyncio.to_thread(tracing.shutdown, clock.remaining())
     clock.summary()
     return 0
 

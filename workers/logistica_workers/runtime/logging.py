@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from logistica_workers.runtime import tracing
 from logistica_workers.runtime.settings import LOG_FORMATS, LOG_LEVELS, env_choice
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -27,6 +28,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RESERVED and key not in _DROPPED and not key.startswith("_"):
                 out[key] = value
+        ids = tracing.current_ids()
+        if ids is not None:
+            out["trace_id"], out["span_id"] = ids
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
