@@ -80,7 +80,8 @@ async def test_rewind_by_cursor_time_start_and_end(dsn: str, http: aiohttp.Clien
     conn = await asyncpg.connect(dsn)
     try:
         await insert(conn, "shop", "old1", "old2")
-        await conn.execute("UPDATE external_events SET received_at = now() - interval '2 hours'")
+        # after the old rows' transaction, before the new rows' (received_at is its start time)
+        boundary: dt.datetime = await conn.fetchval("SELECT clock_timestamp()")
         await insert(conn, "shop", "new1", "new2")
         async with running_events(dsn) as service:
             events, last = await get_events(http, service.url)
@@ -93,8 +94,7 @@ async def test_rewind_by_cursor_time_start_and_end(dsn: str, http: aiohttp.Clien
                 assert out.returncode == 0, out.stderr
                 assert out.stdout.startswith("consumer ops now reads after ")
 
-            an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
-            rewind(an_hour_ago.replace("+00:00", "Z"))
+            rewind(boundary.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"))
             ids = [e["eventId"] for e in (await get_events(http, service.url, consumer="ops"))[0]]
             assert ids == ["new1", "new2"]
             rewind(events[0]["cursor"])  # after the first event

@@ -215,3 +215,24 @@ def test_maintain_command_reports_what_it_did(database_url: str) -> None:
     out = logistica("events", "maintain", "--database-url", database_url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("created ")
+
+
+async def test_a_stored_events_day_and_key_cannot_change(dsn: str) -> None:
+    """Moving received_at to another day would re-claim the row's own key and lose the row."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await _insert_at(conn, "immutable", "shop", "e1", dt.datetime.now(dt.UTC))
+        mine = "namespace = 'immutable'"
+        for column, value in [
+            ("received_at", "now() - interval '3 days'"),
+            ("received_at", "received_at + interval '1 microsecond'"),
+            ("namespace", "'other'"),
+            ("source", "'other'"),
+            ("event_digest", "sha256('x'::bytea)"),
+        ]:
+            with pytest.raises(asyncpg.CheckViolationError, match="cannot change"):
+                await conn.execute(f"UPDATE external_events SET {column} = {value} WHERE {mine}")
+        await conn.execute(f"UPDATE external_events SET headers = '{{}}'::jsonb WHERE {mine}")
+        assert await conn.fetchval(f"SELECT count(*) FROM external_events WHERE {mine}") == 1
+    finally:
+        await conn.close()
