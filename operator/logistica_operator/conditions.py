@@ -1,13 +1,14 @@
-"""Standard status conditions (type, status, reason, message, observedGeneration)."""
+"""Status conditions on plain status dicts (WebhookSource), through the shared typed model
+(``logistica_workers.api.conditions``) so both kinds follow one set of rules."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from logistica_workers.api.conditions import Condition, now
+from logistica_workers.api.conditions import set_condition as set_typed
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["is_true", "now", "set_condition"]
 
 
 def set_condition(
@@ -19,26 +20,9 @@ def set_condition(
     generation: int,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The new list, and whether the condition's status changed (a transition)."""
-    out = [dict(c) for c in conditions or []]
-    text = "True" if status else "False"
-    for c in out:
-        if c.get("type") == type_:
-            changed = c.get("status") != text
-            if changed:
-                c["lastTransitionTime"] = now()
-            c.update(status=text, reason=reason, message=message, observedGeneration=generation)
-            return out, changed
-    out.append(
-        {
-            "type": type_,
-            "status": text,
-            "reason": reason,
-            "message": message,
-            "observedGeneration": generation,
-            "lastTransitionTime": now(),
-        }
-    )
-    return out, True
+    typed = [Condition.model_validate(c) for c in conditions or []]
+    out, changed = set_typed(typed, type_, status, reason, message, generation)
+    return [c.model_dump(mode="json", by_alias=True) for c in out], changed
 
 
 def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:

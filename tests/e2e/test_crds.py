@@ -126,6 +126,9 @@ def test_printer_columns_in_table_response(
         "stops": 1,
         "couriers": 1,
         "result": {"totalDistanceMeters": 1234.5},
+        "jobName": "columns-solve-1",
+        "message": "JobComplete",
+        "conditions": [{"type": "Complete", "status": "True", "reason": "JobComplete"}],
     }
     client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
         "logistica.dev", "v1alpha1", NAMESPACE, "routingjobs", "columns", {"status": status}
@@ -137,10 +140,21 @@ def test_printer_columns_in_table_response(
         "Stops",
         "Couriers",
         "Distance",
+        "Complete",
+        "Job",
+        "Message",
         "Age",
     ]
     row = next(r for r in rj["rows"] if r["cells"][0] == "columns")
-    assert row["cells"][1:5] == ["Succeeded", 1, 1, 1234.5]
+    assert row["cells"][1:8] == [
+        "Succeeded",
+        1,
+        1,
+        1234.5,
+        "True",
+        "columns-solve-1",
+        "JobComplete",
+    ]
 
     create(
         dyn,

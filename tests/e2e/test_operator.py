@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from logistica_workers.api import API_GROUP, API_VERSION
 from logistica_workers.db.migrate import migrate
 from tests.e2e.operator_harness import OperatorProcess, custom, eventually, get_cr
-from tests.e2e.workloads import IMAGE, PodWatch, http, pod_diagnostics
+from tests.e2e.workloads import IMAGE, PodWatch, http, kubectl, pod_diagnostics
 from tests.platform.kubeclient import api_client, install_crds
 from tests.platform.node import Node
 from tests.support.feasibility import check, haversine_m
@@ -433,6 +433,44 @@ def test_routingjob_runs_to_succeeded_with_a_feasible_result(env: Env) -> None:
     assert solve.trace_id == trace_id and solve.attributes["logistica.routingjob"] == f"{NS}/first"
     env_vars = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
     assert env_vars["TRACEPARENT"].split("-")[1:3] == [trace_id, start.span_id]
+
+
+def test_kubectl_wait_for_complete_and_failed(env: Env) -> None:
+    """kstatus conditions: ``kubectl wait`` returns when a RoutingJob finishes, either way, and
+    the condition names the generation it describes."""
+    env.create("routingjobs", rj("waited", city_problem(8, 2, seed=60, time_limit=1)))
+    done = kubectl(
+        env.node, "wait", "-n", NS, "--for=condition=Complete", "--timeout=90s",
+        "routingjob/waited", check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{done.stderr}\n{env.diagnostics()}"
+    obj = env.get("routingjobs", "waited")
+    assert obj["status"]["phase"] == "Succeeded"
+    complete = condition(obj, "Complete")
+    assert complete is not None
+    assert complete["observedGeneration"] == obj["metadata"]["generation"]
+    assert (condition(obj, "Running") or {}).get("status") == "False"
+    assert condition(obj, "Failed") is None
+    env.create(
+        "routingjobs",
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "RoutingJob",
+            "metadata": {"name": "bad-problem"},
+            "spec": {"problemFrom": {"configMapKeyRef": {"name": "bad-problem", "key": "p"}}},
+        },
+    )
+    env.core.create_namespaced_config_map(
+        NS, {"metadata": {"name": "bad-problem"}, "data": {"p": "{not json"}}
+    )
+    failed = kubectl(
+        env.node, "wait", "-n", NS, "--for=condition=Failed", "--timeout=60s",
+        "routingjob/bad-problem", check=False,
+    )  # fmt: skip
+    assert failed.returncode == 0, f"{failed.stderr}\n{env.diagnostics()}"
+    obj = env.get("routingjobs", "bad-problem")
+    assert obj["status"]["phase"] == "Failed"
+    assert (condition(obj, "Failed") or {}).get("reason") == "InvalidProblem"
 
 
 def test_queue_runs_in_order_under_concurrency_one(env: Env) -> None:

@@ -4,6 +4,7 @@ These models agree with the CRD schemas in ``crds/`` (a test feeds the same fixt
 """
 
 from logistica_workers.api.common import API_GROUP, API_VERSION, ValidationFailure, describe_errors
+from logistica_workers.api.conditions import Condition, WebhookSourceCondition
 from logistica_workers.api.routing import (
     Break,
     Change,
@@ -26,6 +27,13 @@ from logistica_workers.api.routing import (
     UnassignedReason,
     Visit,
 )
+from logistica_workers.api.routing_job_status import (
+    Phase,
+    Reason,
+    RoutingJobCondition,
+    RoutingJobStatus,
+    RoutingProgress,
+)
 from logistica_workers.api.webhook_source import (
     HmacSpec,
     IdempotencyKey,
@@ -39,19 +47,25 @@ __all__ = [
     "API_VERSION",
     "Break",
     "Change",
+    "Condition",
     "Courier",
     "HmacSpec",
     "IdempotencyKey",
     "Location",
     "Matrix",
     "MatrixFrom",
+    "Phase",
     "PreviousPlan",
     "Problem",
     "ProblemFrom",
     "Provider",
+    "Reason",
     "RouteResult",
+    "RoutingJobCondition",
     "RoutingJobSpec",
+    "RoutingJobStatus",
     "RoutingOptions",
+    "RoutingProgress",
     "SecretRef",
     "Shift",
     "Solution",
@@ -62,6 +76,7 @@ __all__ = [
     "UnassignedReason",
     "ValidationFailure",
     "Visit",
+    "WebhookSourceCondition",
     "WebhookSourceSpec",
     "describe_errors",
 ]

@@ -27,6 +27,8 @@ from logistica_workers.api import (
     Matrix,
     Problem,
     RoutingJobSpec,
+    RoutingJobStatus,
+    RoutingProgress,
     Solution,
     describe_errors,
 )
@@ -95,9 +97,10 @@ class StatusWriter:
         self.min_interval = min_interval
         self._last = 0.0
 
-    def patch(self, status: dict[str, Any]) -> None:
+    def patch(self, status: RoutingJobStatus) -> None:
+        """Merge-patch only the fields set on ``status`` (the operator owns the others)."""
         self.api.patch_namespaced_custom_object_status(
-            API_GROUP, API_VERSION, self.namespace, PLURAL, self.name, {"status": status}
+            API_GROUP, API_VERSION, self.namespace, PLURAL, self.name, {"status": status.patch()}
         )
 
     def progress(self, p: Progress) -> None:
@@ -107,13 +110,13 @@ class StatusWriter:
         self._last = now
         try:
             self.patch(
-                {
-                    "progress": {
-                        "bestObjective": round(p.best_objective, 3),
-                        "solutionsFound": p.solutions,
-                        "elapsedSeconds": round(p.elapsed, 3),
-                    }
-                }
+                RoutingJobStatus(
+                    progress=RoutingProgress(
+                        best_objective=round(p.best_objective, 3),
+                        solutions_found=p.solutions,
+                        elapsed_seconds=round(p.elapsed, 3),
+                    )
+                )
             )
         except client.ApiException as exc:  # progress is best effort; the result is not
             log.warning("progress not written", extra={"status": exc.status})
@@ -166,16 +169,15 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     solution = portfolio.run()
     if rp is not None:
         solution = rp.finish(solution)
-    result = solution.model_dump(mode="json", by_alias=True)
     writer.patch(
-        {
-            "result": result,
-            "progress": {
-                "bestObjective": solution.objective,
-                "solutionsFound": solution.solver.solutions,
-                "elapsedSeconds": solution.solver.wall_seconds,
-            },
-        }
+        RoutingJobStatus(
+            result=solution,
+            progress=RoutingProgress(
+                best_objective=solution.objective,
+                solutions_found=solution.solver.solutions,
+                elapsed_seconds=solution.solver.wall_seconds,
+            ),
+        )
     )
     dsn = env_optional("LOGISTICA_DATABASE_URL")
     if dsn:
