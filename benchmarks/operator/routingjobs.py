@@ -22,20 +22,23 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import ssl
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test platform lives in tests/
+from benchmarks.operator.common import (
+    SERVER_OWN,
+    base_ref,
+    baseline_tree,
+    requests_by_resource,
+    rss_mb,
+)
 from benchmarks.operator.fake_solver import FakeSolver
 
 from tests.e2e.operator_harness import OperatorProcess
@@ -43,40 +46,12 @@ from tests.platform.kube import ControlPlane
 from tests.platform.kubeclient import api_client, install_crds
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 GROUP, VERSION = "logistica.dev", "v1alpha1"
-SERVER_OWN = {"leases", "endpoints", "endpointslices"}
 PROBLEM = {
     "origin": {"lat": 52.52, "lng": 13.40},
     "stops": [{"id": "s0", "lat": 52.53, "lng": 13.41, "priority": 1}],
     "couriers": [{"id": "c0", "lat": 52.52, "lng": 13.40, "capacity": 5}],
 }
-
-
-def rss_mb(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key = line.split(":")[0]
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = round(int(line.split()[1]) / 1024, 1)
-    return out
-
-
-def requests_by_resource(cp: ControlPlane, ctx: ssl.SSLContext) -> Counter[str]:
-    with urllib.request.urlopen(f"{cp.url}/metrics", context=ctx, timeout=30) as resp:
-        text = resp.read().decode()
-    out: Counter[str] = Counter()
-    for family in text_string_to_metric_families(text):
-        if family.name != "apiserver_request":
-            continue
-        for s in family.samples:
-            if s.name == "apiserver_request_total":
-                sub = s.labels.get("subresource", "")
-                res = s.labels.get("resource", "") + (f"/{sub}" if sub else "")
-                out[f"{s.labels.get('verb')} {res or s.labels.get('component', '?')}"] += int(
-                    s.value
-                )
-    return out
 
 
 def phases(api: client.ApiClient, ns: str) -> Counter[str]:
@@ -102,17 +77,6 @@ def create_all(api: client.ApiClient, ns: str, n: int) -> None:
         list(pool.map(one, range(n)))
 
 
-def baseline_tree(ref: str, into: Path) -> dict[str, str]:
-    """The operator of ``ref``, first on PYTHONPATH."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "operator", "workers"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return {"PYTHONPATH": f"{into / 'operator'}:{into / 'workers'}"}
-
-
 def wait_for(what: str, check: Any, timeout: float) -> float:
     t0 = time.monotonic()
     while not check():
@@ -125,15 +89,7 @@ def wait_for(what: str, check: Any, timeout: float) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="operator-rj-bench-"))
     env: dict[str, str] = {}
-    ref = (
-        args.base_ref
-        or subprocess.run(
-            ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    ref = base_ref(args.base_ref)
     if args.variant == "base":
         (root / "base").mkdir()
         env = baseline_tree(ref, root / "base")

@@ -1,8 +1,11 @@
 """Operator scale: N WebhookSources applied at once -> seconds until every one has Ready=True
-written, and the operator's peak RSS. A real kube-apiserver + etcd; benchmarks/operator/fake_ready.py
-marks the workers' Deployments ready instead of starting N ingest processes.
+written, the operator's peak RSS, and the API requests the server received meanwhile (by verb and
+resource; they include this script's creates and polls and the stand-in's patches). A real
+kube-apiserver + etcd; benchmarks/operator/fake_ready.py marks the workers' Deployments ready
+instead of starting N ingest processes. ``--variant base`` runs the operator of ``--base-ref``
+(default: the merge-base with main) for a side-by-side comparison.
 
-Usage: python benchmarks/operator/run.py [--counts 100,500] [--out results.json]
+Usage: python benchmarks/operator/run.py [--counts 100,500] [--variant new|base] [--out FILE]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from kubernetes import client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test platform lives in tests/
+from benchmarks.operator.common import base_ref, baseline_tree, requests_by_resource
 from benchmarks.operator.fake_ready import FakeReady
 
 from tests.e2e.operator_harness import OperatorProcess
@@ -75,12 +79,20 @@ def apply_all(api: client.ApiClient, ns: str, n: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="100,500")
+    parser.add_argument("--variant", choices=["new", "base"], default="new")
+    parser.add_argument("--base-ref", default="")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="operator-bench-"))
+    env: dict[str, str] = {}
+    if args.variant == "base":
+        (root / "base").mkdir()
+        env = baseline_tree(base_ref(args.base_ref), root / "base")
     cp = ControlPlane(root / "kube")
     cp.start()
-    results: dict[str, Any] = {"runs": []}
+    results: dict[str, Any] = (
+        json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
+    )
     try:
         api = api_client(cp.kubeconfig)
         install_crds(api)
@@ -96,9 +108,11 @@ def main() -> int:
                 root / f"operator-{n}.log",
                 LOGISTICA_RESYNC_SECONDS="300",
                 LOGISTICA_LOG_LEVEL="WARNING",
+                **env,
             )
             op.start()
             time.sleep(3)  # let the operator connect before the burst (not part of the timing)
+            before = requests_by_resource(cp, cp.ssl_context())
             t0 = time.monotonic()
             apply_all(api, ns, n)
             applied = time.monotonic() - t0
@@ -107,12 +121,17 @@ def main() -> int:
                     raise TimeoutError(f"{n}: not all Ready after 600 s")
                 time.sleep(0.5)
             elapsed = time.monotonic() - t0
+            requests = requests_by_resource(cp, cp.ssl_context()) - before
             assert op.proc is not None
             run = {
                 "webhooksources": n,
                 "seconds_to_all_ready": round(elapsed, 1),
                 "seconds_to_apply": round(applied, 1),
                 "operator_peak_rss_mb": peak_rss_mb(op.proc.pid),
+                "variant": args.variant,
+                "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+                "requests": sum(requests.values()),
+                "requests_by_kind": dict(requests.most_common(12)),
             }
             results["runs"].append(run)
             print(json.dumps(run), flush=True)
@@ -120,7 +139,10 @@ def main() -> int:
             runner.stop()
     finally:
         cp.stop()
-    results["command"] = f"python benchmarks/operator/run.py --counts {args.counts}"
+    results["command"] = (
+        "for v in new base new base; do flock /tmp/logistica-heavy.lock "
+        f"python benchmarks/operator/run.py --counts {args.counts} --variant $v; done"
+    )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

@@ -31,8 +31,17 @@ async def _secret_condition(spec: WebhookSourceSpec, namespace: str) -> tuple[bo
     return True, "KeysFound", f"{len(keys)} signing key(s): {', '.join(keys)}"
 
 
-async def reconcile(body: kopf.Body | dict[str, Any], *, apply: bool) -> dict[str, Any]:
-    """Converge owned objects (when ``apply``) and compute the status to write."""
+async def reconcile(
+    body: kopf.Body | dict[str, Any],
+    *,
+    apply: bool,
+    deployment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Converge owned objects (when ``apply``) and compute the status to write.
+
+    Without ``apply`` (a Deployment event, whose body is ``deployment``) the Secret's condition
+    is kept as the last full reconcile found it; the resync re-checks it.
+    """
     meta = body["metadata"]
     name, namespace, generation = meta["name"], meta["namespace"], meta.get("generation", 0)
     status = dict(body.get("status") or {})
@@ -41,9 +50,10 @@ async def reconcile(body: kopf.Body | dict[str, Any], *, apply: bool) -> dict[st
 
     def cond(type_: str, ok: bool, reason: str, message: str) -> None:
         nonlocal conditions
+        born = not any(c.get("type") == type_ for c in conditions)
         conditions, changed = set_condition(conditions, type_, ok, reason, message, generation)
-        if changed:
-            transitions.append((type_, ok, reason, message))
+        if changed and not (born and not ok and type_ != "SecretResolved"):
+            transitions.append((type_, ok, reason, message))  # not-ready-yet at birth: no Event
 
     try:
         spec = WebhookSourceSpec.model_validate(dict(body.get("spec") or {}))
@@ -53,16 +63,22 @@ async def reconcile(body: kopf.Body | dict[str, Any], *, apply: bool) -> dict[st
             body, {"conditions": conditions, "observedGeneration": generation}, transitions
         )
 
-    ok, reason, message = await _secret_condition(spec, namespace)
+    known = next((c for c in conditions if c.get("type") == "SecretResolved"), None)
+    if apply or known is None:
+        ok, reason, message = await _secret_condition(spec, namespace)
+    else:
+        ok = known.get("status") == "True"
+        reason, message = str(known.get("reason", "")), str(known.get("message", ""))
     cond("SecretResolved", ok, reason, message)
     if apply:
         for obj in ingest_objects(name, namespace, meta["uid"], spec, CONFIG):
             await kube.apply(obj)
-        if spec.replicas <= 1:
+        if spec.replicas <= 1 and int(status.get("replicas") or 0) > 1:  # a PDB was made
             await kube.delete(
                 "policy/v1", "PodDisruptionBudget", ingest_service_name(name), namespace
             )
-    deployment = await kube.get("apps/v1", "Deployment", ingest_service_name(name), namespace)
+    if deployment is None:
+        deployment = await kube.get("apps/v1", "Deployment", ingest_service_name(name), namespace)
     ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
     if spec.replicas == 0:
         cond("Available", False, "ScaledToZero", "spec.replicas is 0")
@@ -115,14 +131,26 @@ def _changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 _LOCKS: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
-async def refresh(name: str, namespace: str, *, apply: bool) -> None:
+# readyReplicas last written per WebhookSource: a Deployment event that does not change it
+# (its creation, a rollout step) needs no refresh at all.
+_READY: dict[tuple[str, str], int] = {}
+
+
+async def refresh(
+    name: str, namespace: str, *, apply: bool, deployment: dict[str, Any] | None = None
+) -> None:
     async with _LOCKS[(namespace, name)]:
+        ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
+        if deployment is not None and _READY.get((namespace, name)) == ready:
+            return  # e.g. the Deployment's creation, seen while the status was being written
         current = await kube.get(f"{API_GROUP}/{API_VERSION}", "WebhookSource", name, namespace)
         if current is None or current.get("metadata", {}).get("deletionTimestamp"):
+            _READY.pop((namespace, name), None)
             return
-        new = await reconcile(current, apply=apply)
+        new = await reconcile(current, apply=apply, deployment=deployment)
         if _changed(current.get("status"), new):
             await kube.patch_status(PLURAL, name, namespace, new)
+        _READY[(namespace, name)] = int(new.get("readyReplicas") or 0)
 
 
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL)
@@ -159,5 +187,6 @@ async def resync(name: str, namespace: str | None, **_: Any) -> None:
 async def deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Ready replicas changed: refresh the owner's status at once, without re-applying."""
     owner = body.get("metadata", {}).get("labels", {}).get(SOURCE_LABEL)
-    if owner and namespace:
-        await refresh(owner, namespace, apply=False)
+    if not owner or not namespace:
+        return
+    await refresh(owner, namespace, apply=False, deployment=dict(body))
