@@ -3,6 +3,7 @@ counters, the operator's memory."""
 
 from __future__ import annotations
 
+import os
 import ssl
 import subprocess
 import urllib.request
@@ -65,3 +66,9 @@ def requests_by_resource(cp: ControlPlane, ctx: ssl.SSLContext) -> Counter[str]:
                     s.value
                 )
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

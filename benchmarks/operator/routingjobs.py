@@ -36,6 +36,7 @@ from benchmarks.operator.common import (
     SERVER_OWN,
     base_ref,
     baseline_tree,
+    cpu_seconds,
     requests_by_resource,
     rss_mb,
 )
@@ -132,8 +133,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         time.sleep(2)  # the last Queued writes' echoes
         before = requests_by_resource(cp, ctx)
+        cpu0 = cpu_seconds(op.proc.pid)
         time.sleep(args.window)
+        cpu1 = cpu_seconds(op.proc.pid)
         after = requests_by_resource(cp, ctx)
+        result["operator_cpu_percent_while_waiting"] = round(100 * (cpu1 - cpu0) / args.window)
         delta = after - before
         # the API server's own upkeep (its identity lease, the `kubernetes` Service endpoints)
         own = sum(v for k, v in delta.items() if k.split()[1] in SERVER_OWN)
@@ -173,7 +177,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--window", type=float, default=20.0)
-    parser.add_argument("--solve-seconds", type=float, default=1.0)
+    parser.add_argument("--solve-seconds", type=float, default=0.0)
     parser.add_argument("--drain-timeout", type=float, default=180.0)
     parser.add_argument("--out", type=Path, default=HERE / "results-routingjobs.json")
     args = parser.parse_args()

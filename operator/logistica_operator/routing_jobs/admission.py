@@ -111,15 +111,10 @@ class Scheduler:
         out = dict(items)
         for key, ours in list(self.noted.items()):
             seen = out.get(key)
-            if seen is None:
-                continue  # not indexed yet (or deleted): keep the note until it is
-            if seen.phase is ours.phase and seen.job_name == ours.job_name:
-                del self.noted[key]  # the index caught up
+            if seen is None or (seen.phase is ours.phase and seen.job_name == ours.job_name):
+                del self.noted[key]  # deleted (decisions come from the index), or caught up
             else:
                 out[key] = replace(seen, phase=ours.phase, job_name=ours.job_name)
-        for key in [k for k in self.noted if k not in out]:
-            if self.noted[key].phase.finished:
-                del self.noted[key]
         return out
 
 

@@ -89,3 +89,11 @@ def test_index_entry_from_a_body() -> None:
     running = {"phase": "Running", "jobName": "j", "conditions": [accepted], "result": {"x": 1}}
     assert entry_of(meta, {}, running) == Entry(T0.format(1), Phase.RUNNING, False, "j")
     assert entry_of(meta, {"suspend": True}, {"conditions": [accepted]}).held
+
+
+def test_scheduler_forgets_a_deleted_routingjob() -> None:
+    s = Scheduler()
+    key = ("ns", "gone")
+    s.note(key, Entry(T0.format(1), Phase.RUNNING, job_name="gone-solve-1"))
+    assert s.view([]) == {}
+    assert s.noted == {}  # a new RoutingJob of the same name starts from the index alone
