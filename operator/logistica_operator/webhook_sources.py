@@ -40,7 +40,8 @@ async def reconcile(
     """Converge owned objects (when ``apply``) and compute the status to write.
 
     Without ``apply`` (a Deployment event, whose body is ``deployment``) the Secret's condition
-    is kept as the last full reconcile found it; the resync re-checks it.
+    is kept as the last full reconcile found it; the resync re-checks it. (Long: one pass from
+    spec to status, each condition in the order ``Ready`` depends on them.)
     """
     meta = body["metadata"]
     name, namespace, generation = meta["name"], meta["namespace"], meta.get("generation", 0)

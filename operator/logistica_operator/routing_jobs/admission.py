@@ -166,6 +166,16 @@ class Admission:
                     await write(key, RoutingJobStatus(phase=Phase.QUEUED, message=message))
                     self.scheduler.note(key, replace(entries[key], phase=Phase.QUEUED))
 
+    async def fail(self, key: Key, entry: Entry, body: dict[str, Any], message: str) -> None:
+        conditions = Conditions(body, RoutingJobStatus.read(body.get("status"))).set(
+            RoutingJobCondition.FAILED, True, Reason.INVALID_SPEC, message
+        )
+        failed = RoutingJobStatus(
+            phase=Phase.FAILED, message=message, completion_time=now(), conditions=conditions.items
+        )
+        await write(key, failed, conditions)
+        self.scheduler.note(key, replace(entry, phase=Phase.FAILED))
+
     async def start(self, key: Key, entry: Entry) -> None:
         """Create the next attempt's Job (and the solver's RBAC) and mark the RoutingJob Running."""
         namespace, name = key
@@ -176,21 +186,7 @@ class Admission:
         try:
             spec = RoutingJobSpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:  # the CRD's schema lets little through; be safe
-            message = str(describe_errors(exc, prefix="spec"))
-            conditions = Conditions(body, current).set(
-                RoutingJobCondition.FAILED, True, Reason.INVALID_SPEC, message
-            )
-            await write(
-                key,
-                RoutingJobStatus(
-                    phase=Phase.FAILED,
-                    message=message,
-                    completion_time=now(),
-                    conditions=conditions.items,
-                ),
-                conditions,
-            )
-            self.scheduler.note(key, replace(entry, phase=Phase.FAILED))
+            await self.fail(key, entry, body, str(describe_errors(exc, prefix="spec")))
             return
         if namespace not in self.rbac_applied:
             for obj in solver_rbac(namespace, CONFIG):
