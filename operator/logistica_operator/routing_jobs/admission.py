@@ -31,7 +31,7 @@ from logistica_workers.api import (
     RoutingJobStatus,
     describe_errors,
 )
-from logistica_workers.api.conditions import now
+from logistica_workers.api.conditions import find, now
 from logistica_workers.runtime import tracing
 
 log = logging.getLogger("logistica.operator.admission")
@@ -45,8 +45,9 @@ class Entry:
 
     created: str  # metadata.creationTimestamp: the queue order
     phase: Phase
-    held: bool = False  # suspended, or not accepted yet (e.g. its ConfigMap is missing)
+    held: bool = False  # suspended, or not accepted (e.g. its ConfigMap is missing)
     job_name: str | None = None
+    unseen: bool = False  # `accept` has not run yet: it keeps its place, younger ones wait
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,16 @@ def decide(entries: Mapping[Key, Entry], limit: int) -> Decision:
         (k for k, e in entries.items() if e.phase.waiting and not e.held),
         key=lambda k: (entries[k].created, k),
     )
+    ready = next((i for i, k in enumerate(waiting) if entries[k].unseen), len(waiting))
     free = max(0, limit - running)
+    start = waiting[: min(free, ready)]
     return Decision(
-        start=waiting[:free],
-        queue=[k for k in waiting[free:] if entries[k].phase is Phase.PENDING],
+        start=start,
+        queue=[
+            k
+            for k in waiting[len(start) :]
+            if entries[k].phase is Phase.PENDING and not entries[k].unseen
+        ],
     )
 
 
@@ -73,14 +80,13 @@ def entry_of(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[s
     """The index entry of a RoutingJob body (no spec parsing: this runs on every event)."""
     head = ("phase", "jobName", "conditions")  # not the result: it may be large
     current = RoutingJobStatus.read({k: status[k] for k in head if k in status})
-    accepted = any(
-        c.type == RoutingJobCondition.ACCEPTED and c.status == "True" for c in current.conditions
-    )
+    accepted = find(current.conditions, RoutingJobCondition.ACCEPTED)
     return Entry(
         created=str(meta.get("creationTimestamp") or ""),
         phase=current.phase or Phase.PENDING,
-        held=bool(spec.get("suspend")) or not accepted,
+        held=bool(spec.get("suspend")) or (accepted is not None and accepted.status != "True"),
         job_name=current.job_name,
+        unseen=accepted is None and not spec.get("suspend"),
     )
 
 

@@ -85,7 +85,9 @@ def test_scheduler_overrides_the_lagging_index_until_it_catches_up() -> None:
 def test_index_entry_from_a_body() -> None:
     meta = {"creationTimestamp": T0.format(1)}
     accepted = {"type": "Accepted", "status": "True"}
-    assert entry_of(meta, {}, {}) == Entry(T0.format(1), Phase.PENDING, held=True)
+    assert entry_of(meta, {}, {}) == Entry(T0.format(1), Phase.PENDING, unseen=True)
+    refused = {"conditions": [{"type": "Accepted", "status": "False"}]}
+    assert entry_of(meta, {}, refused) == Entry(T0.format(1), Phase.PENDING, held=True)
     running = {"phase": "Running", "jobName": "j", "conditions": [accepted], "result": {"x": 1}}
     assert entry_of(meta, {}, running) == Entry(T0.format(1), Phase.RUNNING, False, "j")
     assert entry_of(meta, {"suspend": True}, {"conditions": [accepted]}).held
@@ -97,3 +99,20 @@ def test_scheduler_forgets_a_deleted_routingjob() -> None:
     s.note(key, Entry(T0.format(1), Phase.RUNNING, job_name="gone-solve-1"))
     assert s.view([]) == {}
     assert s.noted == {}  # a new RoutingJob of the same name starts from the index alone
+
+
+def test_an_older_one_not_yet_accepted_keeps_its_place() -> None:
+    """Accepted out of order (q2's accept finished first): q2 waits for q1, so oldest first
+    holds even then; a refused one (its ConfigMap missing) takes no place."""
+    rows = {
+        ("ns", "q1"): Entry(T0.format(1), Phase.PENDING, unseen=True),
+        ("ns", "q2"): Entry(T0.format(1), Phase.PENDING),
+        ("ns", "q3"): Entry(T0.format(2), Phase.PENDING),
+    }
+    assert decide(rows, limit=1) == Decision(start=[], queue=[("ns", "q2"), ("ns", "q3")])
+    rows[("ns", "q1")] = Entry(T0.format(1), Phase.PENDING)
+    assert decide(rows, limit=1) == Decision(
+        start=[("ns", "q1")], queue=[("ns", "q2"), ("ns", "q3")]
+    )
+    rows[("ns", "q1")] = Entry(T0.format(1), Phase.PENDING, held=True)
+    assert decide(rows, limit=1).start == [("ns", "q2")]
