@@ -76,3 +76,24 @@ tolerations: {{ toYaml . | nindent 2 }}
 affinity: {{ toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* OTEL_* env of a component (nothing when tracing is off); the argument is the service name. */}}
+{{- define "logistica.tracingEnv" -}}
+{{- $root := index . 0 -}}
+{{- if $root.Values.tracing.otlpEndpoint }}
+- {name: OTEL_EXPORTER_OTLP_ENDPOINT, value: {{ $root.Values.tracing.otlpEndpoint | quote }}}
+- {name: OTEL_SERVICE_NAME, value: {{ index . 1 | quote }}}
+{{- range $k, $v := $root.Values.tracing.env }}
+- {name: {{ $k }}, value: {{ $v | quote }}}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* LOGISTICA_DEBUG_TOKEN from debug.tokenSecret (nothing when unset). */}}
+{{- define "logistica.debugEnv" -}}
+{{- if .Values.debug.tokenSecret }}
+- name: LOGISTICA_DEBUG_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.debug.tokenSecret | quote }}, key: token}
+{{- end }}
+{{- end }}
