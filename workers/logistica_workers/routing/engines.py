@@ -30,6 +30,8 @@ TINY_ITERATIONS = 500
 PATIENCE_SHARE = 0.5  # no improvement for this share of the budget = converged
 PATIENCE_FLOOR = 0.2  # seconds
 PATIENCE_PER_STOP = 0.01  # ... but no longer than this per stop (small problems answer fast)
+PATIENCE_LIMIT_SHARE = 0.1  # ... plus this share of the budget (a long budget outlasts plateaus)
+PATIENCE_GROWTH = 0.5  # ... and at least this share of the time the search kept improving
 TINY_PATIENCE = 0.1
 
 
@@ -75,18 +77,27 @@ class Hooks:
     phase: Callable[[str], None] = staticmethod(lambda _name: None)
 
 
-def patience(time_limit: float, n_stops: int) -> float:
-    """Seconds without improvement after which a search counts as converged."""
+def patience(time_limit: float, n_stops: int, limit_share: float = PATIENCE_LIMIT_SHARE) -> float:
+    """Seconds without improvement after which a search counts as converged (at least: see
+    ``converged``)."""
     if n_stops <= TINY_STOPS:
         return TINY_PATIENCE
-    return max(PATIENCE_FLOOR, min(PATIENCE_SHARE * time_limit, PATIENCE_PER_STOP * n_stops))
+    scaled = PATIENCE_PER_STOP * n_stops + limit_share * time_limit
+    return max(PATIENCE_FLOOR, min(PATIENCE_SHARE * time_limit, scaled))
+
+
+def converged(now: float, started: float, last_gain: float, patience_s: float) -> bool:
+    """No gain for ``patience_s`` seconds, nor for ``PATIENCE_GROWTH`` times as long as the
+    search went on improving: one still finding gains late waits longer for the next."""
+    return now - last_gain >= max(patience_s, PATIENCE_GROWTH * (last_gain - started))
 
 
 class _PyvrpStop:
     """PyVRP stopping criterion: deadline, SIGTERM, or convergence."""
 
     def __init__(self, time_limit: float, tiny: bool, patience_s: float) -> None:
-        self.deadline = time.monotonic() + time_limit
+        self.started = time.monotonic()
+        self.deadline = self.started + time_limit
         self.tiny = tiny
         self.patience = patience_s
         self.best = float("inf")
@@ -103,7 +114,7 @@ class _PyvrpStop:
             return True
         if self.tiny:
             return self.fruitless >= TINY_ITERATIONS
-        return now - self.last_gain >= self.patience
+        return converged(now, self.started, self.last_gain, self.patience)
 
 
 def run_pyvrp(

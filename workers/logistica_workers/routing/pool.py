@@ -41,7 +41,7 @@ def pool_patience(time_limit: float, n_stops: int) -> float:
     """Seconds without improvement after which a pooled solve counts as converged."""
     if n_stops <= TINY_STOPS:
         return min(TINY_POOL_PATIENCE, time_limit)
-    return patience(time_limit, n_stops)
+    return patience(time_limit, n_stops, limit_share=0.0)  # answers in the pool are small
 
 
 def _worker_main(conn: Connection) -> None:

@@ -22,7 +22,14 @@ from typing import Any
 
 from logistica_workers.api import Solution
 from logistica_workers.routing import exact
-from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, StopFlag, patience
+from logistica_workers.routing.engines import (
+    ENGINES,
+    EngineConfig,
+    Hooks,
+    StopFlag,
+    converged,
+    patience,
+)
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import repair_drops
@@ -185,7 +192,7 @@ class Portfolio:
         wait_for_gain = patience(self.inst.time_limit, self.inst.n_stops)
         self.last_gain = started
         interrupted_at: float | None = None
-        converged = False
+        done = False
         open_conns = list(procs)
         while open_conns:
             now = time.monotonic()
@@ -193,16 +200,16 @@ class Portfolio:
                 interrupted_at is None
                 and self.best is not None
                 and self.solutions > (self.initial is not None)  # an engine has reported
-                and now - self.last_gain > wait_for_gain
+                and converged(now, started, self.last_gain, wait_for_gain)
             ):
-                converged = True  # no engine improved on the best for a while: done
+                done = True  # no engine improved on the best for a while: done
             overdue = now > deadline and (
                 self.best is not None or now > deadline + FIRST_SOLUTION_GRACE_SECONDS
             )
-            if interrupted_at is None and (self.stop_event.is_set() or overdue or converged):
+            if interrupted_at is None and (self.stop_event.is_set() or overdue or done):
                 interrupted_at = now
                 _ask_to_stop(procs)
-            if converged:
+            if done:
                 break  # every improvement has been streamed already: nothing to wait for
             if interrupted_at is not None and now - interrupted_at > STOP_GRACE_SECONDS:
                 break
