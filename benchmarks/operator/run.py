@@ -22,7 +22,7 @@ from typing import Any
 from kubernetes import client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test platform lives in tests/
-from benchmarks.operator.common import base_ref, baseline_tree, requests_by_resource
+from benchmarks.operator.common import base_ref, baseline_tree, cpu_seconds, requests_by_resource
 from benchmarks.operator.fake_ready import FakeReady
 
 from tests.e2e.operator_harness import OperatorProcess
@@ -82,13 +82,14 @@ def main() -> int:
     parser.add_argument("--variant", choices=["new", "base"], default="new")
     parser.add_argument("--base-ref", default="")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--keep-log", action="store_true", help="print the operator log's path")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="operator-bench-"))
     env: dict[str, str] = {}
     if args.variant == "base":
         (root / "base").mkdir()
         env = baseline_tree(base_ref(args.base_ref), root / "base")
-    cp = ControlPlane(root / "kube")
+    cp = ControlPlane(root / "kube", service_cidr="10.0.0.0/20")  # room for N Services
     cp.start()
     results: dict[str, Any] = (
         json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
@@ -113,6 +114,8 @@ def main() -> int:
             op.start()
             time.sleep(3)  # let the operator connect before the burst (not part of the timing)
             before = requests_by_resource(cp, cp.ssl_context())
+            assert op.proc is not None
+            cpu0 = cpu_seconds(op.proc.pid)
             t0 = time.monotonic()
             apply_all(api, ns, n)
             applied = time.monotonic() - t0
@@ -121,12 +124,13 @@ def main() -> int:
                     raise TimeoutError(f"{n}: not all Ready after 600 s")
                 time.sleep(0.5)
             elapsed = time.monotonic() - t0
+            cpu = cpu_seconds(op.proc.pid) - cpu0
             requests = requests_by_resource(cp, cp.ssl_context()) - before
-            assert op.proc is not None
             run = {
                 "webhooksources": n,
                 "seconds_to_all_ready": round(elapsed, 1),
                 "seconds_to_apply": round(applied, 1),
+                "operator_cpu_seconds": round(cpu, 1),
                 "operator_peak_rss_mb": peak_rss_mb(op.proc.pid),
                 "variant": args.variant,
                 "loadavg": Path("/proc/loadavg").read_text().split()[:3],
@@ -137,6 +141,8 @@ def main() -> int:
             print(json.dumps(run), flush=True)
             op.stop()
             runner.stop()
+            if args.keep_log:
+                print(f"operator log: {root / f'operator-{n}.log'}", flush=True)
     finally:
         cp.stop()
     results["command"] = (

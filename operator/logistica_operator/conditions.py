@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import kopf
+
 from logistica_workers.api.conditions import Condition, now
 from logistica_workers.api.conditions import set_condition as set_typed
 
-__all__ = ["is_true", "now", "set_condition"]
+__all__ = ["announce", "is_true", "now", "set_condition"]
 
 
 def set_condition(
@@ -27,3 +29,17 @@ def set_condition(
 
 def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:
     return any(c.get("type") == type_ and c.get("status") == "True" for c in conditions or [])
+
+
+def announce(body: Any, transitions: list[tuple[str, bool, str, str]]) -> None:
+    """One Kubernetes Event per condition transition: Normal when it became true, else Warning.
+
+    ``kopf.event`` rather than ``kopf.info``: the operator posts only WARNING and up of kopf's
+    own log lines as Events (main.py), and our Normal transitions must not be filtered with them.
+    """
+    for type_, ok, reason, message in transitions:
+        text = f"{type_}: {message}"
+        if ok:
+            kopf.event(body, type="Normal", reason=reason, message=text)
+        else:
+            kopf.warn(body, reason=reason, message=text)

@@ -22,9 +22,16 @@ def load_config() -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
+# Connections kept open to the API server: one per executor thread (main.py starts 32). With
+# urllib3's default of 4, a burst of calls opened and dropped a TLS connection per request.
+POOL_SIZE = 32
+
+
 @cache
 def dynamic() -> DynamicClient:
-    return DynamicClient(client.ApiClient())  # type: ignore[no-untyped-call]
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return DynamicClient(client.ApiClient(configuration))  # type: ignore[no-untyped-call]
 
 
 def _resource(api_version: str, kind: str) -> Any:
@@ -102,7 +109,7 @@ async def patch(
 
 
 def _patch_status_sync(plural: str, name: str, namespace: str, status: dict[str, Any]) -> None:
-    client.CustomObjectsApi().patch_namespaced_custom_object_status(
+    client.CustomObjectsApi(dynamic().client).patch_namespaced_custom_object_status(
         API_GROUP, API_VERSION, namespace, plural, name, {"status": status}
     )
 

@@ -21,7 +21,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="logistica.dev", key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
+    # kopf's own log lines become Events only from WARNING up: an INFO "Handler ... succeeded"
+    # Event per handler run was most of the Event POSTs and tells a user nothing the status
+    # does not. Our condition transitions are posted whatever this level (conditions.announce).
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     # Deleting an object stops its timers first. A timer caught mid-tick (the TTL timer is
     # the one that issues the delete) is re-polled only every cancellation_polling seconds,

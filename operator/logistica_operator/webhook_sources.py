@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from logistica_operator import kube
 from logistica_operator.builders import endpoint, ingest_objects, ingest_service_name
-from logistica_operator.conditions import set_condition
+from logistica_operator.conditions import announce, set_condition
 from logistica_operator.config import OperatorConfig
 from logistica_operator.metrics import reconciled
 from logistica_operator.names import MANAGED_BY, SOURCE_LABEL, spec_hash
@@ -72,12 +72,8 @@ async def reconcile(
         reason, message = str(known.get("reason", "")), str(known.get("message", ""))
     cond("SecretResolved", ok, reason, message)
     if apply:
-        for obj in ingest_objects(name, namespace, meta["uid"], spec, CONFIG):
-            await kube.apply(obj)
-        if spec.replicas <= 1 and int(status.get("replicas") or 0) > 1:  # a PDB was made
-            await kube.delete(
-                "policy/v1", "PodDisruptionBudget", ingest_service_name(name), namespace
-            )
+        applied = await _apply_owned(meta, spec, int(status.get("replicas") or 0))
+        deployment = deployment or applied  # the apply's answer has the status: no second read
     if deployment is None:
         deployment = await kube.get("apps/v1", "Deployment", ingest_service_name(name), namespace)
     ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
@@ -113,11 +109,25 @@ async def reconcile(
     )
 
 
+async def _apply_owned(
+    meta: Any, spec: WebhookSourceSpec, replicas_before: int
+) -> dict[str, Any] | None:
+    """Server-side apply the owned objects; the Deployment as the server returned it."""
+    name, namespace = meta["name"], meta["namespace"]
+    deployment = None
+    for obj in ingest_objects(name, namespace, meta["uid"], spec, CONFIG):
+        applied = await kube.apply(obj)
+        if obj["kind"] == "Deployment":
+            deployment = applied
+    if spec.replicas <= 1 and replicas_before > 1:  # a PDB was made
+        await kube.delete("policy/v1", "PodDisruptionBudget", ingest_service_name(name), namespace)
+    return deployment
+
+
 def _finish(
     body: Any, status: dict[str, Any], transitions: list[tuple[str, bool, str, str]]
 ) -> dict[str, Any]:
-    for type_, ok, reason, message in transitions:
-        (kopf.info if ok else kopf.warn)(body, reason=reason, message=f"{type_}: {message}")
+    announce(body, transitions)
     return status
 
 

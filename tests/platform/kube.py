@@ -28,6 +28,8 @@ class ControlPlane:
     root: Path
     address: str = "127.0.0.1"
     for_node: bool = False
+    # a /24 holds 254 Services: the operator benchmark creates one per WebhookSource
+    service_cidr: str = "10.0.0.0/24"
     pki: Pki = field(init=False)
     url: str = field(init=False)
     kubeconfig: Path = field(init=False)
@@ -95,7 +97,7 @@ class ControlPlane:
                 "https://kubernetes.default.svc",
                 *self._authz_flags(),
                 "--service-cluster-ip-range",
-                "10.0.0.0/24",
+                self.service_cidr,
                 "--allow-privileged=true",
                 "--cert-dir",
                 str(self.root / "certs"),

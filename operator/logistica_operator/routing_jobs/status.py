@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-import kopf
-
 from logistica_operator import kube
+from logistica_operator.conditions import announce
 from logistica_workers.api import API_GROUP, API_VERSION, Condition, RoutingJobStatus
 from logistica_workers.api.conditions import set_condition
 
@@ -32,9 +31,7 @@ class Conditions:
         return self
 
     def announce(self) -> None:
-        for type_, ok, reason, message in self.transitions:
-            post = kopf.info if ok else kopf.warn
-            post(cast(Any, self.body), reason=reason, message=f"{type_}: {message}")
+        announce(cast(Any, self.body), self.transitions)
         self.transitions = []
 
 
