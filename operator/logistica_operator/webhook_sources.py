@@ -148,13 +148,25 @@ _READY: dict[tuple[str, str], int] = {}
 
 
 async def refresh(
-    name: str, namespace: str, *, apply: bool, deployment: dict[str, Any] | None = None
+    name: str,
+    namespace: str,
+    *,
+    apply: bool,
+    deployment: dict[str, Any] | None = None,
+    fresh: dict[str, Any] | None = None,
 ) -> None:
+    """Recompute and write the status of one WebhookSource.
+
+    ``fresh``: a body known to be current (a creation's first attempt: nothing else has written
+    its status yet), read instead of a GET.
+    """
     async with _LOCKS[(namespace, name)]:
         ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
         if deployment is not None and _READY.get((namespace, name)) == ready:
             return  # e.g. the Deployment's creation, seen while the status was being written
-        current = await kube.get(f"{API_GROUP}/{API_VERSION}", "WebhookSource", name, namespace)
+        current = fresh or await kube.get(
+            f"{API_GROUP}/{API_VERSION}", "WebhookSource", name, namespace
+        )
         if current is None or current.get("metadata", {}).get("deletionTimestamp"):
             _READY.pop((namespace, name), None)
             return
@@ -168,9 +180,14 @@ async def refresh(
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
 @reconciled("WebhookSource", "converge")
-async def converge(name: str, namespace: str | None, **_: Any) -> None:
+async def converge(
+    body: kopf.Body, name: str, namespace: str | None, reason: str, retry: int, **_: Any
+) -> None:
     assert namespace is not None  # the CRD is namespaced
-    await refresh(name, namespace, apply=True)
+    # A creation's first attempt runs before its Deployment exists, so no Deployment event can
+    # have written a status yet: kopf's body is current and saves a GET. Otherwise, read.
+    first_create = reason == kopf.Reason.CREATE and retry == 0 and not body.get("status")
+    await refresh(name, namespace, apply=True, fresh=dict(body) if first_create else None)
 
 
 @kopf.timer(
