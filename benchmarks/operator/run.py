@@ -146,8 +146,8 @@ def main() -> int:
     finally:
         cp.stop()
     results["command"] = (
-        "for v in new base new base; do flock /tmp/logistica-heavy.lock "
-        f"python benchmarks/operator/run.py --counts {args.counts} --variant $v; done"
+        "flock /tmp/logistica-heavy.lock bash -c 'for v in new base; do python "
+        f"benchmarks/operator/run.py --counts {args.counts} --variant $v; done'"
     )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
