@@ -627,22 +627,23 @@ class InlineProblem(ApiModel):
         return _check_unique(couriers, "couriers")
 
 
+ConfigMapName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="Name of the ConfigMap, in the RoutingJob's namespace.",
+    ),
+]
+ConfigMapKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
 class ConfigMapKeyRef(ApiModel):
-    name: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=253,
-            pattern=DNS_SUBDOMAIN,
-            description="Name of the ConfigMap, in the RoutingJob's namespace.",
-        ),
-    ]
+    name: ConfigMapName
     key: Annotated[
-        str,
+        ConfigMapKey,
         Field(
-            min_length=1,
-            max_length=253,
-            pattern=r"^[-._a-zA-Z0-9]+$",
             description="Key whose value is the problem JSON, as POST /route takes it "
             "(stop ids default to positions; spec.options replace its options).",
         ),
@@ -656,21 +657,10 @@ class ProblemFrom(ApiModel):
 
 
 class MatrixKeyRef(ApiModel):
-    name: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=253,
-            pattern=DNS_SUBDOMAIN,
-            description="Name of the ConfigMap, in the RoutingJob's namespace.",
-        ),
-    ]
+    name: ConfigMapName
     key: Annotated[
-        str,
+        ConfigMapKey,
         Field(
-            min_length=1,
-            max_length=253,
-            pattern=r"^[-._a-zA-Z0-9]+$",
             description="Key whose value is the matrix JSON, as a problem's matrix field "
             "takes it ({durations, distances}, e.g. the output of `logistica matrix -o`).",
         ),
