@@ -13,7 +13,13 @@ from logistica_operator.names import (
     short,
     spec_hash,
 )
-from logistica_workers.api import API_GROUP, API_VERSION, RoutingJobSpec, WebhookSourceSpec
+from logistica_workers.api import (
+    API_GROUP,
+    API_VERSION,
+    SOLVER_EXIT_INTERRUPTED,
+    RoutingJobSpec,
+    WebhookSourceSpec,
+)
 from logistica_workers.api.ingest_config import IngestSource, sources_to_json
 from logistica_workers.runtime.tracing import TRACEPARENT_ANNOTATION
 
@@ -260,6 +266,21 @@ def solver_job(
         },
         "spec": {
             "backoffLimit": 1,
+            # an interrupted solve (evicted or deleted pod, not a suspend) runs again without
+            # using up the one retry a failing solver gets
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "Ignore",
+                        "onExitCodes": {
+                            "containerName": "solve",
+                            "operator": "In",
+                            "values": [SOLVER_EXIT_INTERRUPTED],
+                        },
+                    },
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
             "activeDeadlineSeconds": solver_deadline_seconds(spec),
             "suspend": False,
             "template": {

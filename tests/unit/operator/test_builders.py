@@ -15,7 +15,7 @@ from logistica_operator.builders import (
     solver_rbac,
 )
 from logistica_operator.config import OperatorConfig
-from logistica_workers.api import RoutingJobSpec, WebhookSourceSpec
+from logistica_workers.api import SOLVER_EXIT_INTERRUPTED, RoutingJobSpec, WebhookSourceSpec
 
 PROBLEM = {
     "origin": {"lat": 52.5, "lng": 13.4},
@@ -78,6 +78,27 @@ def test_solver_job_runs_the_routingjob_owned_by_it(cfg: OperatorConfig) -> None
     assert pod["containers"][0]["args"] == ["solve", "--routingjob", "ns/rj"]
     assert pod["serviceAccountName"] == cfg.solver_service_account
     assert job["spec"]["backoffLimit"] == 1
+
+
+def test_an_interrupted_solver_runs_again_without_using_its_retry(cfg: OperatorConfig) -> None:
+    """The solver's exit on SIGTERM when not suspended, and a disruption, are ignored by the
+    Job's failure count: the Job starts the solve again."""
+    job = solver_job("rj", "ns", "uid-2", routing(), 1, cfg)
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    container = job["spec"]["template"]["spec"]["containers"][0]["name"]
+    on_exit = [r for r in rules if "onExitCodes" in r]
+    assert on_exit == [
+        {
+            "action": "Ignore",
+            "onExitCodes": {
+                "containerName": container,
+                "operator": "In",
+                "values": [SOLVER_EXIT_INTERRUPTED],
+            },
+        }
+    ]
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]} in rules
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy needs it
 
 
 def test_problem_from_a_configmap_is_mounted(cfg: OperatorConfig) -> None:

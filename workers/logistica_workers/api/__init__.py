@@ -28,6 +28,7 @@ from logistica_workers.api.routing import (
     Visit,
 )
 from logistica_workers.api.routing_job_status import (
+    SOLVER_EXIT_INTERRUPTED,
     Phase,
     Reason,
     RoutingJobCondition,
@@ -45,6 +46,7 @@ from logistica_workers.api.webhook_source import (
 __all__ = [
     "API_GROUP",
     "API_VERSION",
+    "SOLVER_EXIT_INTERRUPTED",
     "Break",
     "Change",
     "Condition",

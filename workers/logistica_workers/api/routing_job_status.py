@@ -18,6 +18,12 @@ from typing import Any
 from logistica_workers.api.conditions import Condition, StatusModel
 from logistica_workers.api.routing import Solution
 
+SOLVER_EXIT_INTERRUPTED = 75
+"""The solver's exit code when SIGTERM stopped it and the RoutingJob is not suspended (an
+evicted or deleted pod): its partial plan is written, and the Job runs the solve again (the
+Job's ``podFailurePolicy`` ignores this exit, so it does not count against ``backoffLimit``).
+75 is sysexits' EX_TEMPFAIL."""
+
 
 class Phase(StrEnum):
     PENDING = "Pending"

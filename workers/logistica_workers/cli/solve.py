@@ -60,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def solve_routingjob(name: str, time_limit: float | None) -> int:
-    from logistica_workers.routing.routingjob import RoutingJobError
+    from logistica_workers.api import SOLVER_EXIT_INTERRUPTED
+    from logistica_workers.routing.routingjob import Interrupted, RoutingJobError
     from logistica_workers.routing.routingjob import solve_routingjob as solve_job
     from logistica_workers.runtime import tracing
 
@@ -75,6 +76,10 @@ def solve_routingjob(name: str, time_limit: float | None) -> int:
             solution = solve_job(name, time_limit)
     except RoutingJobError as exc:
         return fail("solve", str(exc))
+    except Interrupted as exc:  # the partial plan is written; the Job runs the solve again
+        return fail(
+            "solve", f"{name}: {exc}; not suspended: to be run again", SOLVER_EXIT_INTERRUPTED
+        )
     finally:
         tracing.shutdown(2.0)
     print(

@@ -4,7 +4,8 @@ Reads the RoutingJob (its problem inline, or the ConfigMap key the operator moun
 ``$LOGISTICA_PROBLEM_FILE``; a matrixFrom matrix at ``$LOGISTICA_MATRIX_FILE``), solves with progress written to ``status.progress`` (at most once
 a second), and writes the solution to ``status.result`` (and ``routing_results`` when
 ``$LOGISTICA_DATABASE_URL`` is set). SIGTERM (suspend, deadline, eviction) stops the search and
-the best solution so far is written with ``partial: true``.
+the best solution so far is written with ``partial: true``; unless the RoutingJob is suspended,
+the process then ends with ``SOLVER_EXIT_INTERRUPTED`` so that the Job runs the solve again.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ PLURAL = "routingjobs"
 
 class RoutingJobError(Exception):
     pass
+
+
+class Interrupted(Exception):
+    """SIGTERM stopped the search and the RoutingJob is not suspended (an evicted or deleted
+    pod): the partial plan is written, and the solve should run again."""
 
 
 def _load_kube_config() -> None:
@@ -102,6 +108,18 @@ class StatusWriter:
         self.api.patch_namespaced_custom_object_status(
             API_GROUP, API_VERSION, self.namespace, PLURAL, self.name, {"status": status.patch()}
         )
+
+    def suspended_or_gone(self) -> bool:
+        """Whether the RoutingJob asks for no more solving: suspended, or deleted. An API error
+        counts as neither (solving again is the safe side)."""
+        try:
+            rj = self.api.get_namespaced_custom_object(
+                API_GROUP, API_VERSION, self.namespace, PLURAL, self.name
+            )
+        except client.ApiException as exc:
+            return bool(exc.status == 404)
+        spec = rj.get("spec") if isinstance(rj, dict) else None
+        return bool(isinstance(spec, dict) and spec.get("suspend"))
 
     def progress(self, p: Progress) -> None:
         now = time.monotonic()
@@ -182,6 +200,8 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     dsn = env_optional("LOGISTICA_DATABASE_URL")
     if dsn:
         asyncio.run(store_result(dsn, rj, solution))
+    if solution.partial and not writer.suspended_or_gone():
+        raise Interrupted(f"stopped by SIGTERM after {solution.solver.wall_seconds:.1f} s")
     if not solution.routes and has_room(inst):
         raise RoutingJobError(
             f"no solution: every stop unassigned (status {solution.solver.status}) although "
