@@ -350,6 +350,25 @@ def check_breaks(
     return errors
 
 
+def _free_from(
+    clock: Clock,
+    courier: dict[str, Any],
+    stops: dict[str, dict[str, Any]],
+    route: dict[str, Any] | None,
+) -> tuple[float, dict[str, Any]]:
+    """When and where a courier is free for new stops: at its position from its shift start
+    or ``availableAt``; with committed stops, at the last one once it is served (the answer's
+    departure there, which ``check_route`` recomputes)."""
+    ready = clock.shift(courier)[0]
+    if courier.get("availableAt") is not None:
+        ready = max(ready, clock.seconds(courier["availableAt"]))
+    committed = courier.get("committed") or []
+    if committed and route is not None and len(route.get("visits", [])) >= len(committed):
+        last = route["visits"][len(committed) - 1]
+        return clock.seconds(last["departure"]), stops[committed[-1]]
+    return ready, courier
+
+
 def check_reasons(
     problem: dict[str, Any], clock: Clock, solution: dict[str, Any], loads: dict[str, int]
 ) -> list[str]:
@@ -358,6 +377,7 @@ def check_reasons(
     stops = {s.get("id", str(i)): s for i, s in enumerate(problem["stops"])}
     soft = bool((problem.get("options") or {}).get("softTimeWindows", False))
     reasons = {r["stopId"]: r["reason"] for r in solution.get("unassignedReasons", [])}
+    routes = {r["courierId"]: r for r in solution["routes"]}
     if set(reasons) != set(solution["unassigned"]):
         errors.append(
             f"reasons for {sorted(reasons)} but unassigned {sorted(solution['unassigned'])}"
@@ -370,13 +390,16 @@ def check_reasons(
         demand = int(stop.get("demand", 1))
         able = [c for c in problem["couriers"] if c["capacity"] >= demand]
         windows = clock.windows(stop)
-        # the earliest any courier able to carry it could start serving it
-        reach = [
-            clock.shift(c)[0]
-            + clock.travel(c, problem["origin"])
-            + clock.travel(problem["origin"], stop)
-            for c in able
-        ]
+        # the earliest any courier able to carry it could start serving it: from its position
+        # when it is available, or (re-planning) from its last committed stop once served
+        reach = []
+        for c in able:
+            ready, here = _free_from(clock, c, stops, routes.get(c["id"]))
+            reach.append(
+                ready
+                + clock.travel(here, problem["origin"])
+                + clock.travel(problem["origin"], stop)
+            )
         in_time = not windows or soft or any(t <= windows[-1][1] + 2 for t in reach)
         if reason == "timeWindow" and (in_time and able):
             errors.append(

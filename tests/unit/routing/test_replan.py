@@ -231,3 +231,64 @@ def test_available_at_and_committed_prefix_set_the_etas(with_windows: bool) -> N
     assert route["visits"][0]["stopId"] == "s5" and route["visits"][0]["arrival"] > 3600
     other = next((r for r in after["routes"] if r["courierId"] == "c1"), None)
     assert other is None or other["start"] >= 600
+
+
+def test_a_committed_stop_is_served_in_its_window_and_breaks_are_taken_on_the_way() -> None:
+    """The committed prefix follows the timing rule too: the courier waits for a committed
+    stop's window, takes a break owed while it drives its prefix, and the route's other
+    breaks stay in the answer (the checker recomputes every ETA and owed break)."""
+    doc = city_problem(10, 2, seed=21, capacity=30, time_limit=1)
+    c0 = doc["couriers"][0]
+    c0.update(
+        committed=["s0", "s1"],
+        shift={"start": 0, "end": 8 * 3600},
+        breaks=[
+            {"start": 600, "end": 900, "durationSeconds": 300},  # owed during the prefix
+            {"start": 4 * 3600, "end": 5 * 3600, "durationSeconds": 1800},  # after it
+        ],
+    )
+    doc["stops"][1]["timeWindows"] = [{"start": 2 * 3600, "end": 3 * 3600}]  # opens late
+    for s in doc["stops"][2:]:
+        s["timeWindows"] = [{"start": 4 * 3600, "end": 6 * 3600}]  # the rest runs past 4 h
+    after = solve(doc)
+    assert check(doc, after) == []
+    route = next(r for r in after["routes"] if r["courierId"] == "c0")
+    assert route["stops"][:2] == ["s0", "s1"]
+    s1 = route["visits"][1]
+    assert s1["arrival"] + s1["waitSeconds"] == 2 * 3600  # waited for the window to open
+    assert route["breaks"][0]["start"] <= 900
+    if route["end"] > 5 * 3600:  # still running at its latest start: the 4-5 h break is owed
+        assert len(route["breaks"]) == 2
+
+
+def test_max_route_seconds_counts_the_committed_prefix() -> None:
+    """The limit is from the start of the whole route: new stops behind a long prefix must end
+    by start + maxRouteSeconds (the courier waiting at its last committed stop would not help)."""
+    doc = city_problem(12, 1, seed=22, capacity=40, time_limit=1)
+    doc["couriers"][0].update(committed=["s0", "s1", "s2"], maxRouteSeconds=2400)
+    after = solve(doc)
+    assert check(doc, after) == []
+    route = after["routes"][0]
+    assert route["durationSeconds"] <= 2400
+    assert after["unassigned"]  # not everything fits in 40 minutes
+
+
+def test_a_courier_available_only_after_its_shift_gets_no_stops() -> None:
+    doc = city_problem(6, 2, seed=23, capacity=30, time_limit=1)
+    doc["couriers"][0].update(shift={"start": 0, "end": 3600}, availableAt=7200)
+    after = solve(doc)
+    assert check(doc, after) == []
+    assert all(r["courierId"] != "c0" for r in after["routes"])
+
+
+def test_a_committed_prefix_waiting_for_its_window_leaves_later_to_keep_its_limit() -> None:
+    """A committed stop whose window opens 3 h into the shift, a 2 h route limit: the courier
+    leaves later instead of waiting there (the schedule rule), so the route keeps its limit."""
+    doc = city_problem(8, 1, seed=24, capacity=40, time_limit=1)
+    doc["couriers"][0].update(committed=["s0"], maxRouteSeconds=7200)
+    doc["stops"][0]["timeWindows"] = [{"start": 3 * 3600, "end": 4 * 3600}]
+    after = solve(doc)
+    assert check(doc, after) == []
+    route = after["routes"][0]
+    assert route["start"] >= 3600  # left an hour later at least, instead of waiting 3 h
+    assert route["durationSeconds"] <= 7200

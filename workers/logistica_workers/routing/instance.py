@@ -215,11 +215,11 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
         return_to_origin=opts.return_to_origin,
         service=service,
         windows=tuple(
-            _windows([(w.start, w.end) for w in s.time_windows], zero) for s in problem.stops
+            windows_seconds([(w.start, w.end) for w in s.time_windows], zero) for s in problem.stops
         ),
         shifts=tuple(_shift(c.shift, c.available_at, zero) for c in problem.couriers),
         max_duration=tuple(c.max_route_seconds for c in problem.couriers),
-        breaks=tuple(_breaks(c.breaks, zero) for c in problem.couriers),
+        breaks=tuple(breaks_seconds(c.breaks, zero) for c in problem.couriers),
         soft_windows=opts.soft_time_windows,
         lateness_cost=opts.lateness_cost_per_second,
         zero=zero,
@@ -230,7 +230,9 @@ def from_problem(problem: Problem, time_limit: float | None = None) -> Instance:
     return inst
 
 
-def _windows(spans: list[tuple[int | str, int | str]], zero: datetime | None) -> tuple[Window, ...]:
+def windows_seconds(
+    spans: list[tuple[int | str, int | str]], zero: datetime | None
+) -> tuple[Window, ...]:
     """Windows in seconds from time zero; parts before it are cut off, and a stop whose
     windows have all passed gets one that nobody can make."""
     if not spans:
@@ -243,7 +245,7 @@ def _windows(spans: list[tuple[int | str, int | str]], zero: datetime | None) ->
     return tuple(out) or ((NEVER, NEVER),)
 
 
-def _breaks(breaks: list[Break], zero: datetime | None) -> tuple[BreakSpec, ...]:
+def breaks_seconds(breaks: list[Break], zero: datetime | None) -> tuple[BreakSpec, ...]:
     """Breaks in seconds from time zero; one whose latest start has passed is not owed."""
     out = []
     for b in breaks:
@@ -255,13 +257,15 @@ def _breaks(breaks: list[Break], zero: datetime | None) -> tuple[BreakSpec, ...]
 
 def _shift(shift: Shift | None, available_at: int | str | None, zero: datetime | None) -> Window:
     """A shift in seconds from time zero; one that ended before it has no time at all. A
-    courier available later (``availableAt``, re-planning) starts then."""
+    courier available later (``availableAt``, re-planning) starts then; available only after
+    the shift's end, it has no time either (its empty route stays feasible)."""
     start, end = 0, OPEN_END
     if shift is not None:
         start, end = times.to_seconds(shift.start, zero), times.to_seconds(shift.end, zero)
     if available_at is not None:
         start = max(start, times.to_seconds(available_at, zero))
-    return (max(0, start), max(0, end))
+    start = max(0, start)
+    return (start, max(start, end))  # available only after its shift: no time for any stop
 
 
 def cvrp_instance(

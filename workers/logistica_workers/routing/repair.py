@@ -6,7 +6,8 @@ could take. Either change lowers the objective (a drop costs more than any routi
 each dropped stop, highest priority first, insert it where it is cheapest into a route with
 room; failing that, let it replace the lowest-priority served stop it fits in place of (that
 stop is then dropped and tried in turn). With windows, shifts or route limits, only changes that
-keep the route's schedule feasible are made (cheapest first, a bounded number of tries).
+keep the route's schedule feasible are made (insertions cheapest first, swaps lowest priority
+first, a bounded number of tries each).
 """
 
 from __future__ import annotations
@@ -127,30 +128,50 @@ def repair_drops(inst: Instance, routes: Routes) -> Routes:
             went = inserter.insert(fits, s) if fits else None
             if went is not None:
                 load[went] += need
-            continue  # swaps could break a schedule; the engines weigh priorities already
-        options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
-        options = [o for o in options if o[0] < NO_PLACE]
-        if options:
-            _, pos, v = min(options)
-            routes[v].insert(pos, s)
-            load[v] += need
-            continue
-        swap: tuple[int, int, int] | None = None  # (priority, vehicle, position)
-        for v, r in enumerate(routes):
-            room = inst.capacity[v] - load[v]
-            for pos, t in enumerate(r):
-                lower = priority[t] < priority[s] and room + int(demand[t]) >= need
-                if lower and inst.blocked is not None:
-                    path = [inst.start(v), *r, inst.end]
-                    lower = inst.arc_open(path[pos], s) and inst.arc_open(s, path[pos + 2])
-                if lower and (swap is None or int(priority[t]) < swap[0]):
-                    swap = (int(priority[t]), v, pos)
+                continue
+        else:
+            options = [(*_insert_cost(inst, v, routes[v], s), v) for v in fits]
+            options = [o for o in options if o[0] < NO_PLACE]
+            if options:
+                _, pos, v = min(options)
+                routes[v].insert(pos, s)
+                load[v] += need
+                continue
+        swap = _swap(inst, routes, load, s)
         if swap is None:
             continue
-        _, v, pos = swap
+        v, pos = swap
         t = routes[v][pos]
         routes[v][pos] = s
         load[v] += need - int(demand[t])
+        if inserter is not None:
+            inserter.arcs.pop(v, None)
         todo.append(t)
         todo.sort(key=lambda x: -int(priority[x]))
     return routes
+
+
+def _swap(inst: Instance, routes: Routes, load: list[int], s: int) -> tuple[int, int] | None:
+    """(vehicle, position) of the lowest-priority served stop that ``s`` can replace: room
+    for it, reachable arcs, and (with times) a feasible schedule, checking at most
+    ``TIMED_TRIES`` candidates, lowest priority first."""
+    demand, priority = inst.demand, inst.priority
+    need = int(demand[s])
+    candidates = []
+    for v, r in enumerate(routes):
+        room = inst.capacity[v] - load[v]
+        for pos, t in enumerate(r):
+            if not (priority[t] < priority[s] and room + int(demand[t]) >= need):
+                continue
+            if inst.blocked is not None:
+                path = [inst.start(v), *r, inst.end]
+                if not (inst.arc_open(path[pos], s) and inst.arc_open(s, path[pos + 2])):
+                    continue
+            candidates.append((int(priority[t]), v, pos))
+    candidates.sort()
+    if not inst.timed:
+        return (candidates[0][1], candidates[0][2]) if candidates else None
+    for _, v, pos in candidates[:TIMED_TRIES]:
+        if schedule(inst, v, [*routes[v][:pos], s, *routes[v][pos + 1 :]]).feasible:
+            return v, pos
+    return None

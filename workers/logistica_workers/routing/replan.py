@@ -21,10 +21,29 @@ from datetime import datetime
 
 import numpy as np
 
-from logistica_workers.api import Change, Problem, RouteResult, Solution, times
-from logistica_workers.api.routing import Visit, time_zero
+from logistica_workers.api import (
+    Break,
+    Change,
+    Courier,
+    Problem,
+    RouteResult,
+    Shift,
+    Solution,
+    times,
+)
+from logistica_workers.api.routing import TakenBreak, Visit, time_zero
 from logistica_workers.routing.evaluate import Routes
-from logistica_workers.routing.instance import Instance, base_matrices, from_problem
+from logistica_workers.routing.instance import (
+    NEVER,
+    BreakSpec,
+    Instance,
+    Window,
+    base_matrices,
+    breaks_seconds,
+    from_problem,
+    windows_seconds,
+)
+from logistica_workers.routing.schedule import window_for
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,8 @@ class Prefix:
     arrivals: list[float]  # at each committed stop
     demands: list[int]
     departures: list[float]
+    waits: list[float]  # at each committed stop, for its window
+    breaks: list[tuple[float, float]]  # taken on the way (start, end)
     distance: float  # metres, position -> ... -> last committed stop
     demand: int
     back_distance: float  # last committed stop -> origin (returnToOrigin, nothing after)
@@ -131,14 +152,14 @@ def _join(
         distance += p.back_distance if back else 0.0
     visits: list[Visit] = []
     load = 0
-    for sid, a, d, q in zip(p.stops, p.arrivals, p.departures, p.demands, strict=True):
+    for sid, a, d, w, q in zip(p.stops, p.arrivals, p.departures, p.waits, p.demands, strict=True):
         load += q
         visits.append(
             Visit(
                 stop_id=sid,
                 arrival=times.render(a, zero),
                 departure=times.render(d, zero),
-                wait_seconds=0,
+                wait_seconds=round(w),
                 load_after=load,
             )
         )
@@ -153,6 +174,10 @@ def _join(
         start=times.render(p.start, zero),
         end=times.render(end_s, zero),
         visits=visits,
+        breaks=[
+            TakenBreak(start=times.render(a, zero), end=times.render(b, zero)) for a, b in p.breaks
+        ]
+        + (r.breaks if r is not None else []),
     )
 
 
@@ -178,27 +203,29 @@ def split(problem: Problem) -> Replan:
         demand = 0
         if c.committed:
             loc = n + 1 + k
-            clock, metres = float(start), 0.0
-            arrivals: list[float] = []
-            departures: list[float] = []
+            metres = 0.0
             demands: list[int] = []
+            legs: list[_Leg] = []
             for sid in c.committed:
                 i = at[sid] + 1
-                clock += float(secs[loc, i])
+                stop = problem.stops[at[sid]]
+                windows = windows_seconds([(w.start, w.end) for w in stop.time_windows], zero)
+                legs.append((float(secs[loc, i]), windows, stop.service_seconds))
                 metres += float(dist[loc, i])
-                arrivals.append(clock)
-                clock += problem.stops[at[sid]].service_seconds
-                departures.append(clock)
-                demand += problem.stops[at[sid]].demand
-                demands.append(problem.stops[at[sid]].demand)
+                demand += stop.demand
+                demands.append(stop.demand)
                 loc = i
+            timing = _drive(float(start), breaks_seconds(c.breaks, zero), legs, c.max_route_seconds)
+            start = round(timing.start)
             back_d, back_t = float(dist[loc, 0]), float(secs[loc, 0])
             prefixes[c.id] = Prefix(
                 stops=list(c.committed),
-                start=float(start),
-                arrivals=arrivals,
+                start=timing.start,
+                arrivals=timing.arrivals,
                 demands=demands,
-                departures=departures,
+                departures=timing.departures,
+                waits=timing.waits,
+                breaks=timing.taken,
                 distance=metres,
                 demand=demand,
                 back_distance=0.0 if math.isnan(back_d) else back_d,
@@ -206,7 +233,19 @@ def split(problem: Problem) -> Replan:
             )
             last = problem.stops[at[c.committed[-1]]]
             where[k] = loc
-            update |= {"lat": last.lat, "lng": last.lng, "available_at": math.ceil(clock)}
+            update |= {
+                "lat": last.lat,
+                "lng": last.lng,
+                "available_at": math.ceil(timing.clock),
+                # the breaks still owed; the route limit less what the prefix took
+                "breaks": [Break(start=b[0], end=b[1], duration_seconds=b[2]) for b in timing.owed],
+                # the route started with the prefix: its limit is an end time for the rest
+                # (leaving later than the prefix's end would only be waiting, inside the route)
+                "max_route_seconds": None,
+                "shift": _shift_until(c, start + c.max_route_seconds, zero)
+                if c.max_route_seconds is not None
+                else c.shift,
+            }
         update["capacity"] = c.capacity - c.load - demand
         couriers.append(c.model_copy(update=update))
     keep = [i for i, sid in enumerate(ids) if sid not in committed]
@@ -231,12 +270,88 @@ def split(problem: Problem) -> Replan:
     return Replan(original=problem, reduced=reduced, prefixes=prefixes)
 
 
+class _PrefixClock:
+    """The timing rule of ``schedule.py`` along a committed prefix (driven straight from the
+    courier's position): wait for the first window not yet ended, serve; each owed break is
+    taken as early as its window allows, in the first leg where it starts no later than the
+    next service would (the drive pauses for it, or it fills the waiting). A committed stop
+    reached after its windows is served late: it was promised, so the plan keeps it."""
+
+    def __init__(self, start: float, breaks: tuple[BreakSpec, ...]) -> None:
+        self.start = self.clock = start
+        self.late: list[bool] = []  # reached after its windows (served anyway: it was promised)
+        # owed as schedule.py has it: not passed, and not one that could be over before leaving
+        self.owed = [b for b in breaks if b[1] >= start and b[0] + b[2] > start]
+        self.arrivals: list[float] = []
+        self.waits: list[float] = []
+        self.departures: list[float] = []
+        self.taken: list[tuple[float, float]] = []
+
+    def visit(self, drive: float, windows: tuple[Window, ...], service: int) -> None:
+        leave = cur = self.clock
+        paused = 0.0
+        while self.owed:
+            b_start, b_latest, b_len = self.owed[0]
+            ready = max(cur, leave + drive + paused)
+            if b_latest < cur:  # its window passed during a service: it cannot be taken
+                self.owed.pop(0)
+                continue
+            if b_start > _service_start(windows, ready):
+                break  # it opens after this service: a later leg
+            begin = max(cur, b_start)
+            cur, paused = begin + b_len, paused + b_len
+            self.taken.append((begin, cur))
+            self.owed.pop(0)
+        arrival = max(cur, leave + drive + paused)
+        begin = _service_start(windows, arrival)
+        self.late.append(bool(windows) and window_for(windows, math.ceil(arrival)) is None)
+        self.arrivals.append(arrival)
+        self.waits.append(begin - arrival)
+        self.clock = begin + service
+        self.departures.append(self.clock)
+
+
+_Leg = tuple[float, tuple[Window, ...], int]  # drive seconds, the stop's windows, its service
+
+
+def _drive(
+    start: float, breaks: tuple[BreakSpec, ...], legs: list[_Leg], limit: int | None
+) -> _PrefixClock:
+    """The prefix's times; a prefix longer than ``limit`` (maxRouteSeconds) leaves later when
+    that shortens it without ending later or missing a window (as ``schedule.py`` does)."""
+    first = _PrefixClock(start, breaks)
+    for leg in legs:
+        first.visit(*leg)
+    need = first.clock - start - (limit if limit is not None else math.inf)
+    if need <= 0:
+        return first
+    later = _PrefixClock(start + need, breaks)
+    for leg in legs:
+        later.visit(*leg)
+    keeps_promises = all(b or not a for a, b in zip(later.late, first.late, strict=True))
+    return later if later.clock <= first.clock and keeps_promises else first
+
+
+def _service_start(windows: tuple[Window, ...], ready: float) -> float:
+    """Service starts at the first window not yet ended (at once without windows, or late)."""
+    w = window_for(windows, math.ceil(ready)) if windows and windows[0][0] < NEVER else None
+    return max(ready, float(w[0])) if w is not None else ready
+
+
 def prepare(problem: Problem, time_limit: float | None) -> tuple[Instance, Replan | None]:
     """The instance to search: ``problem``'s, or with re-planning fields the reduced one."""
     if not needed(problem):
         return from_problem(problem, time_limit), None
     rp = split(problem)
     return from_problem(rp.reduced, time_limit), rp
+
+
+def _shift_until(c: Courier, end: int, zero: datetime | None) -> Shift:
+    """The courier's shift ending no later than ``end`` (seconds from time zero)."""
+    end = min(end, times.MAX_SECONDS)
+    if c.shift is None:
+        return Shift(start=0, end=end)
+    return Shift(start=c.shift.start, end=min(times.to_seconds(c.shift.end, zero), end))
 
 
 def _select(rows: list[list[float | None]], index: list[int]) -> list[list[float | None]]:
