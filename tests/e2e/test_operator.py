@@ -6,6 +6,8 @@ collector. The operator itself runs on the host (its RBAC is test_helm's subject
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
 import json
 import threading
 import time
@@ -651,8 +653,9 @@ def test_problem_from_configmap_and_ttl_cleanup(env: Env) -> None:
 
 
 def test_matrix_from_waits_for_its_key_then_routes_on_the_matrix(env: Env) -> None:
-    """spec.matrixFrom: Pending (KeyNotFound) until the ConfigMap has the key; the solver Job
-    mounts it and routes on it: a null cell leaves its stop unassigned."""
+    """spec.matrixFrom: Pending (KeyNotFound) until the ConfigMap has the key (here gzip under
+    binaryData); the solver Job mounts it and routes on it: a null cell leaves its stop
+    unassigned."""
     doc = city_problem(8, 2, seed=61, capacity=20, time_limit=2)
     size = 1 + 8 + 2
     pts = [doc["origin"], *doc["stops"], *doc["couriers"]]
@@ -676,8 +679,10 @@ def test_matrix_from_waits_for_its_key_then_routes_on_the_matrix(env: Env) -> No
         ),
     )
     assert obj["status"]["phase"] == "Pending" and "matrix.json" in obj["status"]["message"]
+    # gzip-compressed under binaryData (room for 4x the locations of a text key)
+    blob = gzip.compress(json.dumps({"distances": dist}).encode())
     env.core.patch_namespaced_config_map(
-        "roads", NS, {"data": {"matrix.json": json.dumps({"distances": dist})}}
+        "roads", NS, {"binaryData": {"matrix.json": base64.b64encode(blob).decode()}}
     )
     obj = env.wait(
         "Succeeded on the matrix",

@@ -29,6 +29,7 @@ from logistica_workers.api import (
     describe_errors,
 )
 from logistica_workers.api.conditions import now
+from logistica_workers.api.documents import DocumentError, configmap_document
 
 RETRY_SECONDS = 5  # a missing ConfigMap is looked for again this often
 
@@ -55,10 +56,13 @@ async def resolve_problem(
             Reason.CONFIG_MAP_NOT_FOUND,
             f"ConfigMap {ref.name} (matrixFrom) does not exist",
         )
-    text = (cm.get("data") or {}).get(ref.key)
+    where = f"{ref.name}/{ref.key}"
+    try:
+        text = configmap_document(cm, ref.key)
+    except DocumentError as exc:
+        return None, Reason.INVALID_MATRIX, f"{where} (matrixFrom): {exc}"
     if text is None:
         return None, Reason.KEY_NOT_FOUND, f"ConfigMap {ref.name} has no key {ref.key} (matrixFrom)"
-    where = f"{ref.name}/{ref.key}"
     try:
         matrix = Matrix.model_validate(json.loads(text))
     except json.JSONDecodeError as exc:
@@ -80,7 +84,10 @@ async def _problem_only(spec: RoutingJobSpec, namespace: str) -> tuple[Problem |
     cm = await kube.get("v1", "ConfigMap", ref.name, namespace)
     if cm is None:
         return None, Reason.CONFIG_MAP_NOT_FOUND, f"ConfigMap {ref.name} does not exist"
-    text = (cm.get("data") or {}).get(ref.key)
+    try:
+        text = configmap_document(cm, ref.key)
+    except DocumentError as exc:
+        return None, Reason.INVALID_PROBLEM, f"{ref.name}/{ref.key}: {exc}"
     if text is None:
         return None, Reason.KEY_NOT_FOUND, f"ConfigMap {ref.name} has no key {ref.key}"
     try:

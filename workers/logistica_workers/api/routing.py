@@ -645,7 +645,8 @@ class ConfigMapKeyRef(ApiModel):
         ConfigMapKey,
         Field(
             description="Key whose value is the problem JSON, as POST /route takes it "
-            "(stop ids default to positions; spec.options replace its options).",
+            "(stop ids default to positions; spec.options replace its options): text under "
+            "data, or bytes under binaryData, gzip-compressed or not.",
         ),
     ]
 
@@ -662,7 +663,8 @@ class MatrixKeyRef(ApiModel):
         ConfigMapKey,
         Field(
             description="Key whose value is the matrix JSON, as a problem's matrix field "
-            "takes it ({durations, distances}, e.g. the output of `logistica matrix -o`).",
+            "takes it ({durations, distances}, e.g. the output of `logistica matrix -o`): text "
+            "under data, or bytes under binaryData, gzip-compressed or not.",
         ),
     ]
 

@@ -33,6 +33,7 @@ from logistica_workers.api import (
     Solution,
     describe_errors,
 )
+from logistica_workers.api.documents import document_text
 from logistica_workers.routing import replan
 from logistica_workers.routing.portfolio import Portfolio, Progress, has_room
 from logistica_workers.runtime.settings import env_optional
@@ -67,8 +68,8 @@ def load_problem(spec: RoutingJobSpec) -> Problem:
     if not path:
         raise RoutingJobError("spec.matrixFrom is set but LOGISTICA_MATRIX_FILE is not")
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+        doc = json.loads(document_text(Path(path).read_bytes()))
+    except (OSError, ValueError) as exc:  # DocumentError is a ValueError
         raise RoutingJobError(f"cannot read the matrix from {path}: {exc}") from None
     try:
         return problem.with_matrix(Matrix.model_validate(doc))
@@ -86,8 +87,8 @@ def _load_problem(spec: RoutingJobSpec) -> Problem:
     if not path:
         raise RoutingJobError("spec.problemFrom is set but LOGISTICA_PROBLEM_FILE is not")
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+        doc = json.loads(document_text(Path(path).read_bytes()))
+    except (OSError, ValueError) as exc:  # DocumentError is a ValueError
         raise RoutingJobError(f"cannot read the problem from {path}: {exc}") from None
     try:
         problem = Problem.model_validate(doc)
