@@ -188,16 +188,22 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     solution = portfolio.run()
     if rp is not None:
         solution = rp.finish(solution)
-    writer.patch(
-        RoutingJobStatus(
-            result=solution,
-            progress=RoutingProgress(
-                best_objective=solution.objective,
-                solutions_found=solution.solver.solutions,
-                elapsed_seconds=solution.solver.wall_seconds,
-            ),
+    try:
+        writer.patch(
+            RoutingJobStatus(
+                result=solution,
+                progress=RoutingProgress(
+                    best_objective=solution.objective,
+                    solutions_found=solution.solver.solutions,
+                    elapsed_seconds=solution.solver.wall_seconds,
+                ),
+            )
         )
-    )
+    except client.ApiException as exc:
+        gone = " (the RoutingJob was deleted)" if exc.status == 404 else ""
+        raise RoutingJobError(
+            f"cannot write the result to RoutingJob {ref}: {exc.status} {exc.reason}{gone}"
+        ) from None
     dsn = env_optional("LOGISTICA_DATABASE_URL")
     if dsn:
         asyncio.run(store_result(dsn, rj, solution))
