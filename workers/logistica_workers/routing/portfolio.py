@@ -96,7 +96,9 @@ def _context() -> mp.context.ForkServerContext:
     """forkserver: engine processes start fast with OR-Tools already imported, and never
     inherit the parent's threads or event loop."""
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["logistica_workers.routing.engines", "ortools", "pyvrp"])
+    ctx.set_forkserver_preload(
+        ["logistica_workers.routing.heap", "logistica_workers.routing.engines", "ortools", "pyvrp"]
+    )
     return ctx
 
 
