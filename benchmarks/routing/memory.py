@@ -53,12 +53,12 @@ def tree(root: int) -> list[int]:
     return out
 
 
-def _role(cmdline: str) -> str:
+def _role(cmdline: str, parent_is_root: bool) -> str:
     if "resource_tracker" in cmdline:
         return "resource tracker"
     if "forkserver" in cmdline:
-        return "fork server / engine"
-    return "solve (parent)"
+        return "fork server" if parent_is_root else "engine process"
+    return "solve (+ engine threads)"
 
 
 def main() -> int:
@@ -78,6 +78,7 @@ def main() -> int:
         peak_when = 0.0
         hwm: dict[int, int] = {}  # pid -> its own peak RSS (VmHWM)
         names: dict[int, str] = {}
+        ppid: dict[int, int] = {}
         libs: dict[int, set[str]] = {}
         while proc.poll() is None:
             rss = pss = 0
@@ -93,6 +94,7 @@ def main() -> int:
                 hwm[pid] = max(hwm.get(pid, 0), h)
                 try:
                     names[pid] = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+                    ppid[pid] = _kb(f"/proc/{pid}/status", "PPid:")
                     maps = Path(f"/proc/{pid}/maps").read_text()
                 except OSError:
                     continue
@@ -114,8 +116,9 @@ def main() -> int:
     for pid in sorted(hwm):
         r, p = at_peak.get(pid, (0, 0))
         loaded = ",".join(sorted(libs.get(pid, set()))) or "-"
+        role = _role(names.get(pid, ""), ppid.get(pid) == proc.pid)
         print(
-            f"  pid {pid} {_role(names.get(pid, '')):21s} own peak {hwm[pid] / mb:4.0f} MB;"
+            f"  pid {pid} {role:24s} own peak {hwm[pid] / mb:4.0f} MB;"
             f" at the tree's peak RSS {r / mb:4.0f} MB, PSS {p / mb:4.0f} MB [{loaded}]"
         )
     return 0

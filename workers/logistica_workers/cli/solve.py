@@ -99,7 +99,8 @@ def solve_file(args: argparse.Namespace) -> int:
     heap.tune()  # the instance's build transients go back to the system once freed
     check_options(args)
     stopping = StopOnSignal()
-    warm_up()  # the engines' fork server starts while the problem is read
+    if args.file.suffix.lower() != ".vrp":  # CVRP: two PyVRP engines on threads, no processes
+        warm_up()  # the engines' fork server starts while the problem is read
     problem, inst, rp, extra = read_instance(args.file, args.time_limit, args.plot)
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
