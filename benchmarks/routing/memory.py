@@ -98,7 +98,7 @@ def main() -> int:
                     maps = Path(f"/proc/{pid}/maps").read_text()
                 except OSError:
                     continue
-                libs[pid] = {name for name in PACKAGES if f"/{name}" in maps}
+                libs[pid] = libs.get(pid, set()) | {n for n in PACKAGES if f"/{n}" in maps}
             if rss > peak_rss:
                 peak_rss, at_peak, peak_when = rss, now, time.monotonic() - started
             peak_pss = max(peak_pss, pss)
