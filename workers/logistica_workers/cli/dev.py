@@ -14,15 +14,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from logistica_workers.api.common import ValidationFailure
-from logistica_workers.api.ingest_config import IngestSource, sources_from_manifests
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
 from logistica_workers.cli.options import add_manifests
-from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
 from logistica_workers.runtime.settings import env_port
 
 if TYPE_CHECKING:  # the servers are imported when `dev` runs, not for `logistica --help`
+    from logistica_workers.api.ingest_config import IngestSource
     from logistica_workers.cli.options import Subparsers
     from logistica_workers.events.settings import EventsSettings
     from logistica_workers.ingest.app import IngestSettings
@@ -74,10 +72,13 @@ def sample_curl(source: IngestSource, port: int) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    from logistica_workers.api.common import ValidationFailure
+    from logistica_workers.api.ingest_config import sources_from_manifests
     from logistica_workers.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
     from logistica_workers.events.settings import EventsSettings
     from logistica_workers.ingest.app import IngestSettings
     from logistica_workers.routing.service import RouteSettings
+    from logistica_workers.runtime.http import ListenError
 
     manifests = args.manifests or [DEFAULT_SOURCES]
     try:

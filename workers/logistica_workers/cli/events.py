@@ -14,7 +14,6 @@ from logistica_workers.cli.options import (
     start_tracing,
 )
 from logistica_workers.runtime.logging import setup_logging
-from logistica_workers.runtime.loop import run_on_uvloop
 
 if TYPE_CHECKING:
     from logistica_workers.cli.options import Subparsers
@@ -65,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     from logistica_workers.events.server import run_events
     from logistica_workers.events.settings import EventsSettings
+    from logistica_workers.runtime.loop import run_on_uvloop
 
     try:
         settings = EventsSettings.from_env()

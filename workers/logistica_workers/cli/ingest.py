@@ -5,12 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from logistica_workers.api.common import ValidationFailure
-from logistica_workers.api.ingest_config import (
-    IngestSource,
-    sources_from_json,
-    sources_from_manifests,
-)
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
 from logistica_workers.cli.options import (
     add_database_url,
@@ -19,12 +13,11 @@ from logistica_workers.cli.options import (
     database_problem,
     start_tracing,
 )
-from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
-from logistica_workers.runtime.loop import run_on_uvloop
 from logistica_workers.runtime.settings import env_optional
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the server's modules load when `ingest` runs, not for other commands
+    from logistica_workers.api.ingest_config import IngestSource
     from logistica_workers.cli.options import Subparsers
 
 
@@ -46,6 +39,9 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def load_sources(args: argparse.Namespace) -> list[IngestSource]:
     """The sources of ``-f`` manifests, else of ``$LOGISTICA_SOURCES``."""
+    from logistica_workers.api.common import ValidationFailure
+    from logistica_workers.api.ingest_config import sources_from_json, sources_from_manifests
+
     if args.manifests:
         return sources_from_manifests(args.manifests)
     env = env_optional("LOGISTICA_SOURCES")
@@ -55,8 +51,11 @@ def load_sources(args: argparse.Namespace) -> list[IngestSource]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from logistica_workers.api.common import ValidationFailure
     from logistica_workers.ingest.app import IngestSettings
     from logistica_workers.ingest.server import run_ingest
+    from logistica_workers.runtime.http import ListenError
+    from logistica_workers.runtime.loop import run_on_uvloop
 
     try:
         settings = IngestSettings.from_env()

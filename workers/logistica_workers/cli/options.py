@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from logistica_workers.db.pool import check_dsn
 from logistica_workers.runtime.process import check_process_settings
 from logistica_workers.runtime.settings import SettingError, env_optional, env_port, env_str
 
@@ -60,6 +59,8 @@ def resolve_environment(args: argparse.Namespace) -> None:
 
 def database_problem(args: argparse.Namespace) -> str | None:
     """Why ``args.database_url`` cannot be used (missing or not a DSN), or None."""
+    from logistica_workers.db.pool import check_dsn
+
     if not args.database_url:
         return "no database: pass --database-url or set LOGISTICA_DATABASE_URL"
     return check_dsn(args.database_url)

@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING
 
 from logistica_workers.cli.exits import EXIT_FAILURE, fail
 from logistica_workers.cli.options import add_listen, start_tracing, temp_dir_problem
-from logistica_workers.runtime.http import ListenError
 from logistica_workers.runtime.logging import setup_logging
-from logistica_workers.runtime.loop import run_on_uvloop
 
 if TYPE_CHECKING:
     from logistica_workers.cli.options import Subparsers
@@ -27,6 +25,8 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from logistica_workers.routing.service import RouteSettings, run_route
+    from logistica_workers.runtime.http import ListenError
+    from logistica_workers.runtime.loop import run_on_uvloop
 
     try:
         settings = RouteSettings()

@@ -93,11 +93,14 @@ def solve_routingjob(name: str, time_limit: float | None) -> int:
 def solve_file(args: argparse.Namespace) -> int:
     """Read, solve within the time limit (SIGTERM/SIGINT stop early with the best so far),
     write; exit 1 when nothing was planned although couriers have room."""
+    from logistica_workers.routing import heap
     from logistica_workers.routing.portfolio import Portfolio, has_room, warm_up
 
+    heap.tune()  # the instance's build transients go back to the system once freed
     check_options(args)
     stopping = StopOnSignal()
-    warm_up()  # the engines' fork server starts while the problem is read
+    if args.file.suffix.lower() != ".vrp":  # CVRP: two PyVRP engines on threads, no processes
+        warm_up()  # the engines' fork server starts while the problem is read
     problem, inst, rp, extra = read_instance(args.file, args.time_limit, args.plot)
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))

@@ -15,6 +15,7 @@ Every engine stops at its time limit, on SIGTERM, or when it has converged (no i
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,9 +57,16 @@ class EngineConfig:
 
 
 class StopFlag:
-    """Set by SIGTERM in an engine process; engines poll it where they can."""
+    """Set by SIGTERM in an engine process; engines poll it where they can. An engine on a
+    thread of its own (``threads.ThreadEngine``) has an event of its own in ``local``."""
 
     stopped = False
+    local = threading.local()
+
+    @classmethod
+    def is_set(cls) -> bool:
+        event: threading.Event | None = getattr(cls.local, "event", None)
+        return cls.stopped or (event is not None and event.is_set())
 
     @classmethod
     def install(cls) -> None:
@@ -110,7 +118,7 @@ class _PyvrpStop:
             self.best, self.last_gain, self.fruitless = best_cost, now, 0
         else:
             self.fruitless += 1
-        if StopFlag.stopped or now >= self.deadline:
+        if StopFlag.is_set() or now >= self.deadline:
             return True
         if self.tiny:
             return self.fruitless >= TINY_ITERATIONS

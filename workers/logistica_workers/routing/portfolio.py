@@ -1,8 +1,11 @@
-"""Run engines in parallel processes; the best solution wins; anytime and interruptible.
+"""Run engines in parallel; the best solution wins; anytime and interruptible.
 
-The parent never solves: it waits on pipes, scores each reported solution with
-``evaluate.score`` and keeps the best. Interrupting (SIGTERM, suspend, a client going away)
-sends SIGTERM to the engines, waits briefly for a last report, then kills them: the best
+Engines that run OR-Tools get processes of their own (forked from a fork server that has
+imported the engines); PyVRP-only engines run on threads of this process, which already
+holds the instance (PyVRP's search releases the GIL: ``threads.py``). The supervising thread
+waits on the engines' pipes, scores each reported solution with ``evaluate.score`` and keeps
+the best. Interrupting (SIGTERM, suspend, a client going away) asks every engine to stop
+(SIGTERM to a process), waits briefly for a last report, then kills the processes: the best
 solution so far is returned with ``partial: true``.
 """
 
@@ -33,11 +36,14 @@ from logistica_workers.routing.engines import (
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import repair_drops
+from logistica_workers.routing.threads import THREAD_ENGINES, ThreadEngine
 
 STOP_GRACE_SECONDS = 0.3  # after SIGTERM an engine may send one last solution
 ORTOOLS_PEER_MAX_STOPS = 150  # measured: plain OR-Tools wins at 100 stops, loses at 300
 DEADLINE_SLACK_SECONDS = 0.2  # engines stop themselves at the limit; SIGTERM after this
 FIRST_SOLUTION_GRACE_SECONDS = 5.0  # without any solution at the limit, wait this much more
+
+Runner = mp.process.BaseProcess | ThreadEngine  # an engine process or thread
 
 
 class NoSolutionError(RuntimeError):
@@ -96,7 +102,9 @@ def _context() -> mp.context.ForkServerContext:
     """forkserver: engine processes start fast with OR-Tools already imported, and never
     inherit the parent's threads or event loop."""
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["logistica_workers.routing.engines", "ortools", "pyvrp"])
+    ctx.set_forkserver_preload(
+        ["logistica_workers.routing.heap", "logistica_workers.routing.engines", "ortools", "pyvrp"]
+    )
     return ctx
 
 
@@ -250,18 +258,23 @@ class Portfolio:
             errors.append(f"{label}: {payload}")
         return False
 
-    def _start_engines(self) -> dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]]:
-        """One process per engine configuration, each streaming its plans down a pipe."""
+    def _start_engines(self) -> dict[Connection, tuple[Runner, EngineConfig]]:
+        """One process or thread per engine configuration, each streaming its plans down a
+        pipe."""
         ctx = _context()
-        procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]] = {}
+        procs: dict[Connection, tuple[Runner, EngineConfig]] = {}
         for cfg in self.configs:
             parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(
-                target=_engine_main, args=(child, self.inst, cfg, self.inst.time_limit), daemon=True
-            )
-            proc.start()
-            child.close()
-            procs[parent] = (proc, cfg)
+            limit = self.inst.time_limit
+            if cfg.engine in THREAD_ENGINES:  # its end of the pipe is its own: closed by it
+                runner: Runner = ThreadEngine(child, self.inst, cfg, limit)
+                runner.start()
+            else:
+                args = (child, self.inst, cfg, limit)
+                runner = ctx.Process(target=_engine_main, args=args, daemon=True)
+                runner.start()
+                child.close()
+            procs[parent] = (runner, cfg)
         return procs
 
     def _answer(
@@ -301,17 +314,21 @@ class Portfolio:
         )
 
 
-def _ask_to_stop(procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]]) -> None:
-    """SIGTERM to every engine still running: each sends its best plan, then exits."""
+def _ask_to_stop(procs: dict[Connection, tuple[Runner, EngineConfig]]) -> None:
+    """Every engine still running asked to stop (SIGTERM to a process): each sends its best
+    plan, then ends."""
     for running, _ in procs.values():
-        if running.is_alive() and running.pid:
+        if isinstance(running, ThreadEngine):
+            running.terminate()
+        elif running.is_alive() and running.pid:
             os.kill(running.pid, signal.SIGTERM)
 
 
-def _reap(procs: dict[Connection, tuple[mp.process.BaseProcess, EngineConfig]]) -> None:
-    """Every engine process ended (killed if it outlived its grace) and its pipe closed."""
-    for conn, (engine_proc, _) in procs.items():
-        if engine_proc.is_alive():
-            engine_proc.kill()
-        engine_proc.join(1)
+def _reap(procs: dict[Connection, tuple[Runner, EngineConfig]]) -> None:
+    """Every engine process ended (killed if it outlived its grace), every engine thread
+    asked to stop, and their pipes closed (a thread still sending then ends at once)."""
+    for conn, (engine, _) in procs.items():
+        if engine.is_alive():
+            engine.kill()
         conn.close()
+        engine.join(1)

@@ -1,0 +1,78 @@
+"""PyVRP engines on threads of the solving process: no engine process, two cores, stoppable."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+
+from logistica_workers.api import Problem, Solution
+from logistica_workers.routing.engines import EngineConfig
+from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.portfolio import Portfolio, Progress, default_configs
+from tests.support.feasibility import check
+from tests.support.problems import city_problem
+from tests.support.wait import wait_for
+
+SEEDS = [EngineConfig("pyvrp", seed=1), EngineConfig("pyvrp", seed=2)]
+
+
+def engine_threads() -> list[str]:
+    labels = {c.label for c in SEEDS}
+    return [t.name for t in threading.enumerate() if t.name in labels]
+
+
+def test_pyvrp_engines_run_on_threads_and_give_feasible_plans() -> None:
+    doc = city_problem(200, 12, seed=3, capacity=25, time_limit=2)
+    inst = from_problem(Problem.model_validate(doc))
+    seen: list[tuple[list[str], list[mp.process.BaseProcess]]] = []
+
+    def progress(_p: Progress) -> None:
+        seen.append((engine_threads(), mp.active_children()))
+
+    sol = Portfolio(inst, SEEDS, on_progress=progress).run()
+    assert seen, "no progress reported"
+    threads, children = seen[-1]
+    assert sorted(threads) == sorted(c.label for c in SEEDS)
+    assert children == []  # no engine process was started
+    assert sol.solver.engine in {c.label for c in SEEDS}
+    assert not sol.partial
+    assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
+    wait_for(lambda: not engine_threads(), 5, "the engine threads to end")
+
+
+def test_stopping_returns_the_best_so_far_and_ends_the_threads() -> None:
+    doc = city_problem(300, 15, seed=4, capacity=30, time_limit=60)
+    inst = from_problem(Problem.model_validate(doc))
+    portfolio = Portfolio(inst, SEEDS)
+    out: list[Solution] = []
+    runner = threading.Thread(target=lambda: out.append(portfolio.run()))
+    runner.start()
+    wait_for(lambda: portfolio.best is not None, 20, "a first plan")
+    asked = time.monotonic()
+    portfolio.stop()
+    runner.join(5)
+    assert not runner.is_alive() and out
+    assert time.monotonic() - asked < 2  # not the 60 s limit
+    assert out[0].partial and out[0].solver.status == "INTERRUPTED"
+    assert check(doc, out[0].model_dump(mode="json", by_alias=True)) == []
+    wait_for(lambda: not engine_threads(), 5, "the engine threads to end")
+
+
+def test_the_default_portfolio_keeps_ortools_in_a_process() -> None:
+    doc = city_problem(200, 12, seed=5, capacity=25, time_limit=2)
+    inst = from_problem(Problem.model_validate(doc))
+    configs = default_configs(inst, workers=2)
+    seen: list[tuple[list[str], int]] = []
+
+    def progress(_p: Progress) -> None:
+        seen.append((engine_threads(), len(mp.active_children())))
+
+    sol = Portfolio(inst, configs, on_progress=progress).run()
+    # one engine process (hybrid: PyVRP then OR-Tools, which holds the GIL) beside a thread
+    engines = {c.engine for c in configs}
+    expected_processes = sum(c.engine != "pyvrp" for c in configs)
+    assert any(n == expected_processes for _, n in seen)
+    if "pyvrp" in engines:
+        assert any(threads for threads, _ in seen)
+    assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
