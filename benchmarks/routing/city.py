@@ -13,6 +13,9 @@ Time-window scenarios (Solomon-style; capacity as plentiful; times in seconds fr
 - ``tight``: every stop has one 30-minute window; every courier works a 0-4 h shift; open routes.
 - ``loose``: half of the stops have one 2-hour window, the rest none; couriers start at 0 h or
   2 h on 6-hour shifts with ``maxRouteSeconds`` = 5 h; routes return to the origin.
+- ``breaks``: as ``tight`` with every other courier, each with twice its capacity (the fleet's
+  time binds, not its capacity), and every courier owes a 30-minute break starting between
+  1.5 h and 2.5 h into its shift (judged by ``breaks.py``; ``evaluator.py`` knows no breaks).
 
 Each window is placed uniformly where some courier could reach the stop in time (earliest:
 the earliest courier start + its drive to the origin + origin to stop; latest: the latest
@@ -27,8 +30,10 @@ from typing import Any
 
 import numpy as np
 
-SCENARIOS = ("plentiful", "short", "return", "tight", "loose")
+SCENARIOS = ("plentiful", "short", "return", "tight", "loose", "breaks")
 TW_SCENARIOS = ("tight", "loose")
+BREAK_SCENARIOS = ("breaks",)
+BREAK = {"start": 5400, "end": 9000, "durationSeconds": 1800}  # seconds into the shift
 CENTRE = (38.7223, -9.1393)  # Lisbon
 KM_PER_DEG_LAT = 111.2
 
@@ -95,6 +100,14 @@ def generate(n_stops: int, scenario: str, seed: int) -> dict[str, Any]:
     }
     if scenario in TW_SCENARIOS:
         _add_time_windows(problem, scenario, rng)
+    if scenario in BREAK_SCENARIOS:  # half the couriers, twice the capacity: time binds
+        problem["couriers"] = [
+            {**c, "capacity": 2 * c["capacity"]} for c in problem["couriers"][::2]
+        ]
+        _add_time_windows(problem, "tight", rng)
+        for c in problem["couriers"]:
+            at = c["shift"]["start"]
+            c["breaks"] = [{**BREAK, "start": at + BREAK["start"], "end": at + BREAK["end"]}]
     return problem
 
 

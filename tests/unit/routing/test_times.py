@@ -387,8 +387,9 @@ def test_a_break_that_no_plan_can_fit_leaves_the_stop_unassigned_with_reason_shi
 
 @pytest.mark.parametrize("engine", ["pyvrp", "hybrid", "ortools"])
 def test_every_engine_path_keeps_breaks(engine: str) -> None:
-    """OR-Tools models breaks; PyVRP plans without them and its routes lose the stops that
-    keep them from fitting their breaks (repair.make_feasible)."""
+    """OR-Tools models breaks; PyVRP sees them through break copies of the stops (here: every
+    courier's break a different kind), and a route that still cannot fit one loses stops
+    (repair.make_feasible)."""
     doc = timed_problem(30, 3, seed=5, capacity=30)
     for c in doc["couriers"]:
         start = c["shift"]["start"]

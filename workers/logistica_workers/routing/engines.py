@@ -2,8 +2,10 @@
 the parent through ``report``; the parent keeps the best, so a killed engine loses nothing.
 
 - ``pyvrp``: PyVRP's iterated local search on our model without the arrival term
-  (pyvrp_model.py); its own construction, so every size gets a feasible plan (with breaks,
-  which PyVRP cannot see, routes lose the stops that keep them from fitting their breaks).
+  (pyvrp_model.py); its own construction, so every size gets a feasible plan. Breaks it sees
+  through break copies of the stops (``pyvrp_model.break_kinds``); a route that still cannot
+  fit its breaks (or every route, with ``pyvrp_breaks=False`` or too many kinds of break) loses
+  the stops that keep it from fitting them (``repair.make_feasible``).
 - ``hybrid``: PyVRP for a share of the budget (less if it converges), then OR-Tools
   warm-started from PyVRP's best routes optimises the full objective incl. the arrival term.
 - ``ortools``: OR-Tools alone from one of its constructions (kept for comparison).
@@ -44,6 +46,7 @@ class EngineConfig:
     seed: int = 1
     pyvrp_share: float = 0.5  # hybrid: PyVRP's share of the budget
     initial: tuple[tuple[int, ...], ...] | None = None  # ortools: start from these routes
+    pyvrp_breaks: bool = True  # PyVRP models breaks (False: plans without, then repairs)
 
     @property
     def label(self) -> str:
@@ -133,14 +136,16 @@ def run_pyvrp(
 
     from logistica_workers.routing import pyvrp_model
 
-    data = pyvrp_model.build(inst)
+    data = pyvrp_model.build(inst, cfg.pyvrp_breaks)
+    stop_of = pyvrp_model.stop_of_clients(inst, cfg.pyvrp_breaks)
 
-    def ours(routes: Routes) -> Routes:
-        """PyVRP solves a restriction of our model, except for breaks: it plans without them
-        and routes that cannot fit a break lose stops until they can."""
+    def ours(sol: pyvrp.Solution) -> Routes:
+        """PyVRP solves a restriction of our model, except where it cannot see a break: a
+        route that cannot fit one loses stops until it can."""
+        routes = pyvrp_model.routes_of(inst, sol, stop_of)
         return make_feasible(inst, routes) if any(inst.breaks) else routes
 
-    params = pyvrp_model.solve_params(inst)
+    params = pyvrp_model.solve_params(inst, cfg.pyvrp_breaks)
     best: list[Routes] = []
 
     class Callbacks(pyvrp.IteratedLocalSearchCallbacks):
@@ -149,14 +154,14 @@ def run_pyvrp(
 
         def on_best(self, sol: pyvrp.Solution) -> None:
             if sol.is_feasible():
-                best[:] = [ours(pyvrp_model.routes_of(inst, sol))]
+                best[:] = [ours(sol)]
                 report(best[0])
 
     params.ils.callbacks = Callbacks()
     stop = _PyvrpStop(time_limit, inst.n_stops <= TINY_STOPS, patience(time_limit, inst.n_stops))
     result = pyvrp.solve(data, stop, seed=cfg.seed, collect_stats=False, params=params)
     if result.best.is_feasible():
-        routes = ours(pyvrp_model.routes_of(inst, result.best))
+        routes = ours(result.best)
         if not best or routes != best[0]:
             report(routes)
         return routes

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from logistica_workers.api import Solution
-from logistica_workers.routing import exact
+from logistica_workers.routing import exact, pyvrp_model
 from logistica_workers.routing.engines import (
     ENGINES,
     EngineConfig,
@@ -68,6 +68,8 @@ def default_configs(inst: Instance, workers: int | None = None) -> list[EngineCo
     PyVRP then OR-Tools with the arrival term; beside it, on small problems plain OR-Tools
     (its own construction already weighs arrival times), on larger ones PyVRP's second seed."""
     workers = workers or min(2, os.cpu_count() or 1)
+    if pyvrp_model.break_kinds(inst):
+        return break_configs(inst)[: max(1, workers)]
     if inst.kind == "cvrp":
         configs = [EngineConfig("pyvrp", seed=1), EngineConfig("pyvrp", seed=2)]
     elif inst.n_stops <= ORTOOLS_PEER_MAX_STOPS:
@@ -78,6 +80,16 @@ def default_configs(inst: Instance, workers: int | None = None) -> list[EngineCo
     else:
         configs = [EngineConfig("hybrid", seed=1), EngineConfig("pyvrp", seed=2)]
     return configs[: max(1, workers)]
+
+
+def break_configs(inst: Instance) -> list[EngineConfig]:
+    """Couriers with breaks (benchmarks/routing/breaks.txt): PyVRP with break copies of the
+    stops (a restriction: its routes keep their stops once their breaks are placed) beside
+    PyVRP planning without breaks (a relaxation whose routes are cut down until their breaks
+    fit, then repaired: shorter where the couriers' time is slack), each followed by OR-Tools
+    (which models breaks exactly) on small problems, as plain OR-Tools drops stops by 300."""
+    second = "hybrid" if inst.n_stops <= ORTOOLS_PEER_MAX_STOPS else "pyvrp"
+    return [EngineConfig("hybrid", seed=1), EngineConfig(second, seed=2, pyvrp_breaks=False)]
 
 
 def _engine_main(conn: Connection, inst: Instance, cfg: EngineConfig, time_limit: float) -> None:

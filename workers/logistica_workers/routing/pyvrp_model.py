@@ -10,8 +10,21 @@ the vehicle type's ``tw_early``/``tw_late`` and ``maxRouteSeconds`` as its ``shi
 durations are travel only. Where PyVRP has less than our model it solves a restriction, whose
 plans are feasible for the full model: a stop with several windows gets its longest one, soft
 windows are hard (the OR-Tools phase of ``hybrid`` then uses every window and prices lateness).
-Breaks it cannot express: it plans without them, and ``engines.run_pyvrp`` removes stops
-from routes that cannot then fit their breaks (``repair.make_feasible``).
+
+Breaks (``break_kinds``): PyVRP has none, so each distinct owed break (earliest start, latest
+start, duration) is a *kind*, and every stop gets one copy per kind: "take the break on arrival
+here, then serve", a client at the stop's location whose service is the break plus the stop's,
+whose window bounds the break's start so that the service still starts inside the stop's
+window. A stop and its copies form a mutually exclusive client group (served at most once). A
+load dimension per kind restricts the copies to the couriers owing that break (capacity 1: at
+most one each), and a copy's prize exceeds the stop's by the least stop prize (more than any
+detour), so a route takes its break wherever it fits (measured: with a bonus of 1 PyVRP
+leaves routes running past their breaks; with more than any stop is worth its routes got
+longer; ``benchmarks/routing/breaks.txt``). The copies are a restriction too (the
+timing rule may place a break earlier, during a drive), so a plan PyVRP finds feasible keeps
+its breaks when ``schedule.py`` places them; a route PyVRP lets run past a break's latest start
+without one is cut down by ``repair.make_feasible``. Beyond ``MAX_BREAK_KINDS`` kinds (each
+copies every stop) PyVRP plans without breaks and that repair does all the work.
 CVRP: one depot, every client required, one vehicle type.
 """
 
@@ -22,12 +35,67 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from logistica_workers.routing.instance import OPEN_END, Instance
+from logistica_workers.routing.instance import OPEN_END, BreakSpec, Instance
 
 if TYPE_CHECKING:
     import pyvrp
 
 NEVER = 10**8  # arcs no route uses (into a start depot, out of the end depot)
+MAX_BREAK_KINDS = 3  # distinct breaks PyVRP models; each adds a copy of every stop
+BREAK_BONUS = 1.0  # see break_bonus
+
+
+def owed_breaks(inst: Instance, vehicle: int) -> list[BreakSpec]:
+    """The breaks a route of ``vehicle`` may owe: not over before its shift starts (as
+    ``schedule``), and not starting only after its shift has ended."""
+    start, end = inst.shift(vehicle)
+    return [
+        b for b in inst.breaks_of(vehicle) if b[1] >= start and b[0] + b[2] > start and b[0] <= end
+    ]
+
+
+def break_kinds(inst: Instance) -> list[BreakSpec] | None:
+    """The distinct owed breaks, in order of first appearance; None when there are none, or
+    more than ``MAX_BREAK_KINDS`` (then PyVRP plans without breaks)."""
+    if inst.kind != "logistics" or not any(inst.breaks):
+        return None
+    kinds: list[BreakSpec] = []
+    for v in range(inst.n_vehicles):
+        for b in owed_breaks(inst, v):
+            if b not in kinds:
+                kinds.append(b)
+    return kinds if 0 < len(kinds) <= MAX_BREAK_KINDS else None
+
+
+def _window(inst: Instance, i: int) -> tuple[int, int]:
+    windows = inst.windows_of(i)
+    return max(windows, key=lambda w: w[1] - w[0]) if windows else (0, OPEN_END)
+
+
+def break_copies(inst: Instance, kinds: list[BreakSpec]) -> list[tuple[int, int, int, int]]:
+    """(kind, stop, earliest, latest break start) of each copy: the break starts in its own
+    window and ends in time for the stop's window; copies whose window is empty do not exist."""
+    out = []
+    for k, (a, b, d) in enumerate(kinds):
+        for i in range(inst.n_stops):
+            early, late = _window(inst, i)
+            first, last = max(a, early - d), min(b, late - d)
+            if first <= last:
+                out.append((k, i, first, last))
+    return out
+
+
+def break_bonus(prizes: list[int]) -> int:
+    """How much more a break copy is worth than its stop: ``BREAK_BONUS`` x the least prize
+    (which is more than any detour)."""
+    return int(BREAK_BONUS * min(prizes, default=0))
+
+
+def stop_of_clients(inst: Instance, model_breaks: bool = True) -> list[int]:
+    """The stop node of every PyVRP client (stops first, then their break copies)."""
+    kinds = break_kinds(inst) if model_breaks else None
+    copies = break_copies(inst, kinds) if kinds else []
+    return [*range(inst.n_stops), *(i for _, i, _, _ in copies)]
 
 
 def stop_prizes(inst: Instance) -> list[int]:
@@ -55,24 +123,46 @@ def _durations(inst: Instance) -> npt.NDArray[np.int64]:
     return np.maximum(dur, 0)
 
 
-def _client(inst: Instance, i: int, prize: int) -> pyvrp.Client:
+def _client(inst: Instance, i: int, prize: int, kinds: int, group: int | None) -> pyvrp.Client:
     import pyvrp
 
-    windows = inst.windows_of(i)
-    early, late = max(windows, key=lambda w: w[1] - w[0]) if windows else (0, OPEN_END)
+    early, late = _window(inst, i)
     service = int(inst.service[i]) if inst.service is not None else 0
     return pyvrp.Client(
         i,
-        delivery=[int(inst.demand[i])],
+        delivery=[int(inst.demand[i]), *([0] * kinds)],
         service_duration=service,
         tw_early=early,
         tw_late=late,
         prize=prize,
         required=False,
+        group=group,
     )
 
 
-def _vehicle(inst: Instance, k: int) -> pyvrp.VehicleType:
+def _break_copy(
+    inst: Instance, copy: tuple[int, int, int, int], kinds: list[BreakSpec], prize: int, group: int
+) -> pyvrp.Client:
+    """Stop ``i`` served right after the break of kind ``k``, taken on arrival."""
+    import pyvrp
+
+    k, i, first, last = copy
+    service = int(inst.service[i]) if inst.service is not None else 0
+    token = [0] * len(kinds)
+    token[k] = 1
+    return pyvrp.Client(
+        i,
+        delivery=[int(inst.demand[i]), *token],
+        service_duration=kinds[k][2] + service,
+        tw_early=first,
+        tw_late=last,
+        prize=prize,
+        required=False,
+        group=group,
+    )
+
+
+def _vehicle(inst: Instance, k: int, kinds: list[BreakSpec]) -> pyvrp.VehicleType:
     import pyvrp
 
     m = inst.n_vehicles
@@ -80,9 +170,11 @@ def _vehicle(inst: Instance, k: int) -> pyvrp.VehicleType:
         return pyvrp.VehicleType(1, capacity=[inst.capacity[k]], start_depot=k, end_depot=m)
     start, end = inst.shift(k)
     limit = inst.duration_limit(k)
+    owed = owed_breaks(inst, k)
+    tokens = [int(b in owed) for b in kinds]  # one break of each kind it owes
     return pyvrp.VehicleType(
         1,
-        capacity=[inst.capacity[k]],
+        capacity=[inst.capacity[k], *tokens],
         start_depot=k,
         end_depot=m,
         tw_early=start,
@@ -91,7 +183,9 @@ def _vehicle(inst: Instance, k: int) -> pyvrp.VehicleType:
     )
 
 
-def build(inst: Instance) -> pyvrp.ProblemData:
+def build(inst: Instance, model_breaks: bool = True) -> pyvrp.ProblemData:
+    """``model_breaks=False``: plan as if no courier had breaks (the routes then need
+    ``repair.make_feasible``)."""
     import pyvrp
 
     n, m = inst.n_stops, inst.n_vehicles
@@ -116,32 +210,51 @@ def build(inst: Instance) -> pyvrp.ProblemData:
     np.fill_diagonal(dist, 0)
     prizes = stop_prizes(inst)
     durations = _durations(inst) if inst.timed else np.zeros_like(dist)
+    kinds = (break_kinds(inst) if model_breaks else None) or []
+    copies = break_copies(inst, kinds)
+    copied = sorted({i for _, i, _, _ in copies})
+    group_of = {i: g for g, i in enumerate(copied)}
+    members: list[list[int]] = [[i] for i in copied]
+    for c, (_, i, _, _) in enumerate(copies):
+        members[group_of[i]].append(n + c)
+    bonus = break_bonus(prizes)
+    clients = [_client(inst, i, prizes[i], len(kinds), group_of.get(i)) for i in range(n)]
+    clients += [_break_copy(inst, c, kinds, prizes[c[1]] + bonus, group_of[c[1]]) for c in copies]
     return pyvrp.ProblemData(
         [pyvrp.Location(0, 0) for _ in range(n + m + 1)],
-        [_client(inst, i, prizes[i]) for i in range(n)],
+        clients,
         [pyvrp.Depot(n + k) for k in range(m + 1)],
-        [_vehicle(inst, k) for k in range(m)],
+        [_vehicle(inst, k, kinds) for k in range(m)],
         [dist],  # type: ignore[list-item]
         [durations],  # type: ignore[list-item]
+        [pyvrp.ClientGroup(g, required=False) for g in members],
     )
 
 
-def solve_params(inst: Instance) -> pyvrp.SolveParams:
-    """Raise the load-penalty cap above the largest prize, or overloading would pay."""
+def solve_params(inst: Instance, model_breaks: bool = True) -> pyvrp.SolveParams:
+    """Raise the load-penalty cap above the largest prize (a break copy's included), or
+    overloading would pay."""
     import pyvrp
 
     if inst.kind == "cvrp":
         return pyvrp.SolveParams()
-    return pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=4.0 * max(stop_prizes(inst))))
+    top = max(stop_prizes(inst))
+    if model_breaks and break_kinds(inst):
+        top += break_bonus(stop_prizes(inst))  # a break copy's prize
+    return pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=4.0 * top))
 
 
-def routes_of(inst: Instance, solution: pyvrp.Solution) -> list[list[int]]:
-    """Per courier (vehicle), the stop nodes in visit order."""
+def routes_of(
+    inst: Instance, solution: pyvrp.Solution, stop_of: list[int] | None = None
+) -> list[list[int]]:
+    """Per courier (vehicle), the stop nodes in visit order (``stop_of``: of each client, see
+    ``stop_of_clients``; default: client = stop). Breaks are left to ``schedule.py``."""
     routes: list[list[int]] = [[] for _ in range(inst.n_vehicles)]
     if inst.kind == "cvrp":
         for k, r in enumerate(solution.routes()):
             routes[k] = [int(a.idx) for a in r if a.is_client()]
         return routes
     for r in solution.routes():
-        routes[r.vehicle_type()] = [int(a.idx) for a in r if a.is_client()]
+        visits = [int(a.idx) for a in r if a.is_client()]
+        routes[r.vehicle_type()] = [stop_of[c] for c in visits] if stop_of else visits
     return routes
