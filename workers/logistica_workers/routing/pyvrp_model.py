@@ -18,9 +18,8 @@ whose window bounds the break's start so that the service still starts inside th
 window. A stop and its copies form a mutually exclusive client group (served at most once). A
 load dimension per kind restricts the copies to the couriers owing that break (capacity 1: at
 most one each), and a copy's prize exceeds the stop's by the least stop prize (more than any
-detour), so a route takes its break wherever it fits (measured: with a bonus of 1 PyVRP
-leaves routes running past their breaks; with more than any stop is worth its routes got
-longer; ``benchmarks/routing/breaks.txt``). The copies are a restriction too (the
+detour), so a route takes its break wherever it fits (with a bonus of 1, PyVRP let routes run
+past their breaks; see ``benchmarks/routing/breaks.txt``). The copies are a restriction too (the
 timing rule may place a break earlier, during a drive), so a plan PyVRP finds feasible keeps
 its breaks when ``schedule.py`` places them; a route PyVRP lets run past a break's latest start
 without one is cut down by ``repair.make_feasible``. Beyond ``MAX_BREAK_KINDS`` kinds (each
