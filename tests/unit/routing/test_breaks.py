@@ -129,6 +129,30 @@ def breaks_inst(n: int, limit: float) -> tuple[dict[str, Any], Instance]:
     return doc, from_problem(Problem.model_validate(doc), limit)
 
 
+@pytest.mark.parametrize("back", [False, True])
+def test_pyvrp_plans_with_break_copies_pass_the_checker(back: bool) -> None:
+    """Open and closed routes, route limits, two breaks per courier (two kinds): every plan
+    PyVRP reports keeps its breaks once the timing rule places them."""
+    doc, _ = breaks_inst(40, 1.0)
+    doc["options"] = {**doc.get("options", {}), "returnToOrigin": back}
+    for c in doc["couriers"]:
+        c["maxRouteSeconds"] = 5 * 3600
+        c["breaks"] = [
+            {"start": 3600, "end": 5400, "durationSeconds": 900},
+            *c["breaks"],
+        ]
+    inst = from_problem(Problem.model_validate(doc), 1.0)
+    assert pyvrp_model.break_kinds(inst) == [(3600, 5400, 900), (7200, 9000, 1800)]
+    found: list[Routes] = []
+    assert ENGINES["pyvrp"](inst, EngineConfig("pyvrp"), found.append, 1.0) == "SUCCESS"
+    assert found and all(score(inst, r).feasible for r in found)
+    sol = to_solution(
+        inst, found[-1], engine="pyvrp", status="SUCCESS", wall=0.0, solutions=1, partial=False
+    ).model_dump(mode="json", by_alias=True)
+    assert check(doc, sol) == []
+    assert any(len(r["breaks"]) == 2 for r in sol["routes"])
+
+
 def test_the_portfolio_runs_pyvrp_with_and_without_break_copies() -> None:
     doc, inst = breaks_inst(40, 1.0)
     configs = default_configs(inst)
