@@ -86,8 +86,9 @@ def break_configs(inst: Instance) -> list[EngineConfig]:
     """Couriers with breaks (benchmarks/routing/breaks.txt): PyVRP with break copies of the
     stops (a restriction: its routes keep their stops once their breaks are placed) beside
     PyVRP planning without breaks (a relaxation whose routes are cut down until their breaks
-    fit, then repaired: shorter where the couriers' time is slack), each followed by OR-Tools
-    (which models breaks exactly) on small problems, as plain OR-Tools drops stops by 300."""
+    fit, then repaired: shorter where the couriers' time is slack). The first is followed by
+    OR-Tools (which models breaks exactly), the second too up to 150 stops; plain OR-Tools is
+    not run (it drops stops from 300 stops up). One worker: the first alone."""
     second = "hybrid" if inst.n_stops <= ORTOOLS_PEER_MAX_STOPS else "pyvrp"
     return [EngineConfig("hybrid", seed=1), EngineConfig(second, seed=2, pyvrp_breaks=False)]
 
