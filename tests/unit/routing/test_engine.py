@@ -13,7 +13,7 @@ import pytest
 from ortools.constraint_solver import routing_enums_pb2
 
 from logistica_workers.api import Problem
-from logistica_workers.routing.engines import ENGINES, EngineConfig
+from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, pyvrp_sees_all
 from logistica_workers.routing.evaluate import Routes, to_solution
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.ortools_model import STATUS_NAMES, status_name
@@ -70,6 +70,25 @@ def test_every_engine_path_gives_feasible_plans(engine: str) -> None:
             partial=False,
         )
         assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
+
+
+def test_hybrid_runs_pyvrp_alone_when_pyvrp_sees_the_whole_objective(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without an arrival term (every priority 0) the OR-Tools phase has nothing to add:
+    PyVRP keeps the whole budget; with priorities the OR-Tools phase runs."""
+    phases: list[str] = []
+    monkeypatch.setattr(Hooks, "phase", phases.append)
+    doc = city_problem(30, 3, seed=3, capacity=30)
+    weighted = from_problem(Problem.model_validate(doc), 0.6)
+    for stop in doc["stops"]:
+        stop["priority"] = 0
+    flat = from_problem(Problem.model_validate(doc), 0.6)
+    assert pyvrp_sees_all(flat) and not pyvrp_sees_all(weighted)
+    assert ENGINES["hybrid"](flat, EngineConfig("hybrid"), lambda _r: None, 0.6) == "SUCCESS"
+    assert phases == []
+    assert ENGINES["hybrid"](weighted, EngineConfig("hybrid"), lambda _r: None, 0.6) == "SUCCESS"
+    assert phases == ["ortools"]
 
 
 def big_problem(n: int, couriers: int, seed: int) -> dict[str, Any]:

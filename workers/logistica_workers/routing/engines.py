@@ -211,11 +211,28 @@ def solve_ortools(inst: Instance, cfg: EngineConfig, report: Report, time_limit:
     return run_ortools(inst, cfg, report, time_limit, initial)
 
 
+def pyvrp_sees_all(inst: Instance) -> bool:
+    """Whether PyVRP's model is the whole objective: classic CVRP, or our model without an
+    arrival term (every priority 0), soft windows, breaks or a stop with several windows.
+    Then an OR-Tools phase could only repeat PyVRP's search with a weaker one."""
+    if inst.kind != "logistics":
+        return True
+    return (
+        not inst.priority[: inst.n_stops].any()
+        and not inst.soft_windows
+        and not any(inst.breaks)
+        and all(len(w) <= 1 for w in inst.windows)
+    )
+
+
 def solve_hybrid(inst: Instance, cfg: EngineConfig, report: Report, time_limit: float) -> str:
+    """PyVRP for ``pyvrp_share`` of the budget, then OR-Tools from its routes on the full
+    objective; PyVRP alone for the whole budget when it sees the whole objective."""
     started = time.monotonic()
-    routes = run_pyvrp(inst, cfg, report, time_limit * cfg.pyvrp_share)
+    share = 1.0 if pyvrp_sees_all(inst) else cfg.pyvrp_share
+    routes = run_pyvrp(inst, cfg, report, time_limit * share)
     left = time_limit - (time.monotonic() - started)
-    if StopFlag.stopped or left <= 0.05 or inst.kind != "logistics":
+    if StopFlag.stopped or left <= 0.05 or share >= 1.0:
         return "SUCCESS" if routes is not None else "INFEASIBLE"
     Hooks.phase("ortools")
     status = run_ortools(inst, cfg, report, left, routes)
