@@ -9,8 +9,8 @@ from logistica_workers.routing.pool import pool_patience
 
 
 def test_long_budgets_buy_longer_plateaus_but_never_half_the_budget() -> None:
-    # 200 stops: 2 s per-stop patience, plus a tenth of the budget
-    assert patience(60.0, 200) == pytest.approx(8.0)
+    # 200 stops: 2 s per-stop patience, plus a quarter of the budget
+    assert patience(60.0, 200) == pytest.approx(17.0)
     assert patience(2.0, 100) == pytest.approx(1.0)  # capped at half the budget
     assert patience(600.0, 2000) <= 300.0
     assert patience(60.0, 5) == TINY_PATIENCE

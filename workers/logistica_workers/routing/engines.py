@@ -33,7 +33,7 @@ TINY_ITERATIONS = 500
 PATIENCE_SHARE = 0.5  # no improvement for this share of the budget = converged
 PATIENCE_FLOOR = 0.2  # seconds
 PATIENCE_PER_STOP = 0.01  # ... but no longer than this per stop (small problems answer fast)
-PATIENCE_LIMIT_SHARE = 0.1  # ... plus this share of the budget (a long budget outlasts plateaus)
+PATIENCE_LIMIT_SHARE = 0.25  # ... plus this share of the budget (a long budget outlasts plateaus)
 PATIENCE_GROWTH = 0.5  # ... and at least this share of the time the search kept improving
 TINY_PATIENCE = 0.1
 
