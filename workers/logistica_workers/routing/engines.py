@@ -232,7 +232,7 @@ def solve_hybrid(inst: Instance, cfg: EngineConfig, report: Report, time_limit: 
     share = 1.0 if pyvrp_sees_all(inst) else cfg.pyvrp_share
     routes = run_pyvrp(inst, cfg, report, time_limit * share)
     left = time_limit - (time.monotonic() - started)
-    if StopFlag.stopped or left <= 0.05 or share >= 1.0:
+    if StopFlag.is_set() or left <= 0.05 or share >= 1.0:
         return "SUCCESS" if routes is not None else "INFEASIBLE"
     Hooks.phase("ortools")
     status = run_ortools(inst, cfg, report, left, routes)
