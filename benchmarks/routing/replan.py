@@ -6,6 +6,7 @@ routes (round robin until ``--committed``) become committed; 10 new stops are ad
 interleaved (a b c a b c ...) on one in-process service (pool off, as for any warm start):
 
 - ``warm``: the re-plan with ``previousPlan`` (the service's re-planning path);
+- ``kept``: the same with ``options.keepPreviousCouriers`` (no stop changes courier);
 - ``cold``: the same without ``previousPlan`` (committed stops only);
 - ``scratch``: all 310 stops planned from scratch, nothing committed (what a client without
   re-planning would do: it moves promised stops).
@@ -104,7 +105,7 @@ async def main(args: argparse.Namespace) -> None:
           f"--limit {args.limit:g} --base {args.base:g} --reference {args.reference:g}")  # fmt: skip
     print("loadavg before:", loadavg())
     url, stop, task = await start(args.limit)
-    walls: dict[str, list[float]] = {"warm": [], "cold": [], "scratch": []}
+    walls: dict[str, list[float]] = {"warm": [], "kept": [], "cold": [], "scratch": []}
     rows = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
         for seed in range(1, args.seeds + 1):
@@ -117,12 +118,15 @@ async def main(args: argparse.Namespace) -> None:
             n_committed = commit(plan, replan, args.committed)
             replan["previousPlan"] = {"routes": plan["routes"]}
             replan["options"]["timeLimitSeconds"] = args.limit
+            kept = copy.deepcopy(replan)
+            kept["options"]["keepPreviousCouriers"] = True
             cold = copy.deepcopy(replan)
             del cold["previousPlan"]
             scratch = copy.deepcopy(full)
             scratch["options"]["timeLimitSeconds"] = args.limit
             answers = {}
-            for name, doc in (("warm", replan), ("cold", cold), ("scratch", scratch)):
+            paths = (("warm", replan), ("kept", kept), ("cold", cold), ("scratch", scratch))
+            for name, doc in paths:
                 wall, answers[name] = await post(http, url, doc)
                 walls[name].append(wall)
             ref_doc = copy.deepcopy(replan)

@@ -165,7 +165,8 @@ def check(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
 
 
 def check_committed(problem: dict[str, Any], solution: dict[str, Any]) -> list[str]:
-    """A courier's ``committed`` stops are on its route, in the committed order."""
+    """A courier's ``committed`` stops are on its route, in the committed order; with
+    ``keepPreviousCouriers`` no stop of the previous plan is on another courier's route."""
     errors: list[str] = []
     routes = {r["courierId"]: r["stops"] for r in solution["routes"]}
     for courier in problem["couriers"]:
@@ -176,6 +177,16 @@ def check_committed(problem: dict[str, Any], solution: dict[str, Any]) -> list[s
             errors.append(
                 f"courier {courier['id']} serves its committed stops as {on_route}, not {committed}"
             )
+    if (problem.get("options") or {}).get("keepPreviousCouriers") and problem.get("previousPlan"):
+        before = {
+            sid: r["courierId"] for r in problem["previousPlan"]["routes"] for sid in r["stops"]
+        }
+        for cid, stops in routes.items():
+            for sid in stops:
+                if before.get(sid, cid) != cid:
+                    errors.append(
+                        f"stop {sid} moved from {before[sid]} to {cid} (keepPreviousCouriers)"
+                    )
     return errors
 
 

@@ -292,3 +292,21 @@ def test_a_committed_prefix_waiting_for_its_window_leaves_later_to_keep_its_limi
     route = after["routes"][0]
     assert route["start"] >= 3600  # left an hour later at least, instead of waiting 3 h
     assert route["durationSeconds"] <= 7200
+
+
+@pytest.mark.parametrize("keep", [0, 3])
+def test_keep_previous_couriers_moves_nothing_between_couriers(keep: int) -> None:
+    """keepPreviousCouriers: the previous plan's stops stay with their couriers (the checker
+    verifies it), so ``changes`` lists only the new stops placed (or a stop left out); the
+    free re-plan of the same problem moves stops between couriers."""
+    doc = replanned(seed=32, n=40, new=8, keep=keep)
+    free = solve(doc)
+    doc["options"]["keepPreviousCouriers"] = True
+    kept = solve(doc)
+    assert check(doc, kept) == []
+    new_ids = {s["id"] for s in doc["stops"][40:]}
+    assert all(c["from"] is None or c["to"] is None for c in kept["changes"])
+    assert {c["stopId"] for c in kept["changes"] if c["from"] is None} <= new_ids
+    served_new = new_ids - set(kept["unassigned"])
+    assert {c["stopId"] for c in kept["changes"] if c["from"] is None} == served_new
+    assert any(c["from"] is not None and c["to"] is not None for c in free["changes"])

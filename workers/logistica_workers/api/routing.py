@@ -295,6 +295,18 @@ class RoutingOptions(ApiModel):
             "of driving (0-1000). Default 10.",
         ),
     ] = 10.0
+    keep_previous_couriers: Annotated[
+        bool,
+        Field(
+            description=(
+                "With previousPlan: each stop of the previous plan stays with the courier that "
+                "had it (its place in the route may change; it is unassigned only if it no longer "
+                "fits), and only new stops may go to any courier, so a re-plan moves nothing "
+                "between couriers. Ignored without previousPlan. Default false: the search may "
+                "move any uncommitted stop."
+            ),
+        ),
+    ] = False
 
 
 def _matrix_shape(rows: Any) -> Any:

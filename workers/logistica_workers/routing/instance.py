@@ -63,6 +63,7 @@ class Instance:
     lateness_cost: float = 0.0  # metre-equivalents per second late (soft windows)
     zero: datetime | None = field(default=None, compare=False)
     blocked: BoolArray | None = None  # N x N, True = unreachable arc (user matrix nulls)
+    pinned: tuple[int, ...] = ()  # per stop: the only vehicle it may go to, or -1 (re-planning)
 
     @property
     def timed(self) -> bool:
@@ -73,6 +74,13 @@ class Instance:
             or any(d is not None for d in self.max_duration)
             or any(self.breaks)
         )
+
+    def allows(self, vehicle: int, stop: int) -> bool:
+        """Whether ``stop`` may go on ``vehicle``'s route (``pinned``)."""
+        return not self.pinned or self.pinned[stop] < 0 or self.pinned[stop] == vehicle
+
+    def keeps_pins(self, routes: list[list[int]]) -> bool:
+        return not self.pinned or all(self.allows(v, s) for v, r in enumerate(routes) for s in r)
 
     def windows_of(self, stop: int) -> tuple[Window, ...]:
         return self.windows[stop] if self.windows else ()

@@ -68,6 +68,11 @@ def default_configs(inst: Instance, workers: int | None = None) -> list[EngineCo
     PyVRP then OR-Tools with the arrival term; beside it, on small problems plain OR-Tools
     (its own construction already weighs arrival times), on larger ones PyVRP's second seed."""
     workers = workers or min(2, os.cpu_count() or 1)
+    if any(v >= 0 for v in inst.pinned):  # stops kept on their couriers: PyVRP cannot pin
+        return [
+            EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH"),
+            EngineConfig("ortools", "PARALLEL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH"),
+        ][: max(1, workers)]
     if pyvrp_model.break_kinds(inst):
         return break_configs(inst)[: max(1, workers)]
     if inst.kind == "cvrp":
@@ -162,6 +167,8 @@ class Portfolio:
     def _consider(self, routes: Routes, engine: str, started: float) -> None:
         self.solutions += 1
         routes = drop_blocked(self.inst, routes)
+        if not self.inst.keeps_pins(routes):
+            return  # a stop moved off the courier it is kept on (keepPreviousCouriers)
         sc = score(self.inst, routes)
         if not sc.feasible:
             return  # an engine's plan that breaks a window or shift is never the answer
@@ -203,7 +210,7 @@ class Portfolio:
             )
         if self.initial is not None:
             self._consider(self.initial, "warm start", started)
-        if exact.small_enough(self.inst):
+        if exact.small_enough(self.inst) and not any(v >= 0 for v in self.inst.pinned):
             return self._run_exact(started)
         procs = self._start_engines()
         statuses: list[str] = []

@@ -123,7 +123,11 @@ def repair_drops(inst: Instance, routes: Routes) -> Routes:
     while todo:
         s = todo.pop(0)
         need = int(demand[s])
-        fits = [v for v in range(inst.n_vehicles) if inst.capacity[v] - load[v] >= need]
+        fits = [
+            v
+            for v in range(inst.n_vehicles)
+            if inst.capacity[v] - load[v] >= need and inst.allows(v, s)
+        ]
         if inserter is not None:
             went = inserter.insert(fits, s) if fits else None
             if went is not None:
@@ -160,6 +164,8 @@ def _swap(inst: Instance, routes: Routes, load: list[int], s: int) -> tuple[int,
     candidates = []
     for v, r in enumerate(routes):
         room = inst.capacity[v] - load[v]
+        if not inst.allows(v, s):
+            continue
         for pos, t in enumerate(r):
             if not (priority[t] < priority[s] and room + int(demand[t]) >= need):
                 continue

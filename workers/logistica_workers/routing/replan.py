@@ -15,6 +15,7 @@ from that plan.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +92,22 @@ class Replan:
                 placed.add(i)
                 load += int(inst.demand[i])
         return routes
+
+    def pins(self, inst: Instance) -> tuple[int, ...]:
+        """Per stop of ``inst``: the vehicle the previous plan gave it, or -1 (a new stop)."""
+        plan = self.original.previous_plan
+        pinned = [-1] * inst.n_stops
+        if plan is None:
+            return tuple(pinned)
+        node = {sid: i for i, sid in enumerate(inst.stop_ids)}
+        vehicle = {cid: k for k, cid in enumerate(inst.courier_ids)}
+        for r in plan.routes:
+            k = vehicle.get(r.courier_id)
+            for sid in r.stops:
+                i = node.get(sid)
+                if k is not None and i is not None and pinned[i] < 0:
+                    pinned[i] = k
+        return tuple(pinned)
 
     def finish(self, solution: Solution) -> Solution:
         """``solution`` of the reduced problem with the prefixes put back, and ``changes``."""
@@ -343,7 +360,10 @@ def prepare(problem: Problem, time_limit: float | None) -> tuple[Instance, Repla
     if not needed(problem):
         return from_problem(problem, time_limit), None
     rp = split(problem)
-    return from_problem(rp.reduced, time_limit), rp
+    inst = from_problem(rp.reduced, time_limit)
+    if problem.options.keep_previous_couriers and problem.previous_plan is not None:
+        inst = dataclasses.replace(inst, pinned=rp.pins(inst))
+    return inst, rp
 
 
 def _shift_until(c: Courier, end: int, zero: datetime | None) -> Shift:
