@@ -310,3 +310,20 @@ def test_keep_previous_couriers_moves_nothing_between_couriers(keep: int) -> Non
     served_new = new_ids - set(kept["unassigned"])
     assert {c["stopId"] for c in kept["changes"] if c["from"] is None} == served_new
     assert any(c["from"] is not None and c["to"] is not None for c in free["changes"])
+
+
+def test_ortools_searches_with_kept_couriers_and_keeps_them() -> None:
+    """The engines themselves honour keepPreviousCouriers (not only the portfolio's filter):
+    OR-Tools solves the pinned model and every plan it reports keeps each kept stop on its
+    courier."""
+    from logistica_workers.routing.engines import EngineConfig, run_ortools
+
+    doc = replanned(seed=33, n=30, new=5, keep=1)
+    doc["options"]["keepPreviousCouriers"] = True
+    inst, _ = replan.prepare(Problem.model_validate(doc), 1.0)
+    assert sum(v >= 0 for v in inst.pinned) >= 20
+    plans: list[list[list[int]]] = []
+    cfg = EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH")
+    status = run_ortools(inst, cfg, plans.append, 1.0)
+    assert status == "SUCCESS" and plans
+    assert all(inst.keeps_pins(p) for p in plans)

@@ -74,8 +74,8 @@ class OrToolsModel:
         for i in range(inst.n_stops):
             routing.AddDisjunction([self.manager.NodeToIndex(i)], int(penalty[i]))
         for i, v in enumerate(inst.pinned):
-            if v >= 0:  # re-planning with keepPreviousCouriers: its courier or none
-                routing.SetAllowedVehiclesForIndex([v], self.manager.NodeToIndex(i))
+            if v >= 0:  # re-planning with keepPreviousCouriers: its courier, or unperformed (-1)
+                routing.VehicleVar(self.manager.NodeToIndex(i)).SetValues([-1, v])
 
     # one time dimension and its options (windows, shifts, route limits, soft windows) set side
     # by side: each branch is one optional feature of the same dimension
