@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -38,6 +39,7 @@ from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import repair_drops
 from logistica_workers.routing.threads import THREAD_ENGINES, ThreadEngine
 
+log = logging.getLogger("logistica.routing")
 STOP_GRACE_SECONDS = 0.3  # after SIGTERM an engine may send one last solution
 ORTOOLS_PEER_MAX_STOPS = 150  # measured: plain OR-Tools wins at 100 stops, loses at 300
 DEADLINE_SLACK_SECONDS = 0.2  # engines stop themselves at the limit; SIGTERM after this
@@ -301,6 +303,8 @@ class Portfolio:
         self, statuses: list[str], errors: list[str], partial: bool, wall: float
     ) -> Solution:
         """The best plan found (repaired), or every stop unassigned when there is none."""
+        if self.best is not None and errors:  # answered by others; a failure is a bug to see
+            log.warning("engine failed", extra={"errors": errors})
         if self.best is None:
             if errors:
                 raise RuntimeError("; ".join(errors))
