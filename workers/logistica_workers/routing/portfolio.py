@@ -148,11 +148,14 @@ class Portfolio:
         """``initial``: a warm start (e.g. a previous plan's routes); it is the first
         candidate, with dropped stops inserted where they cost least; with two or more engines,
         an OR-Tools engine searching from it takes the place of the last of ``configs`` (with
-        one, the engine searches afresh: measured better than the warm OR-Tools alone)."""
+        one, the engine searches afresh: measured better than the warm OR-Tools alone; but with
+        stops kept on their couriers the previous plan is nearly the answer, so even a single
+        engine starts from it: benchmarks/routing/replan.txt)."""
         self.inst = inst
         self.initial = repair_drops(inst, drop_blocked(inst, initial)) if initial else None
         configs = configs or default_configs(inst)
-        if self.initial is not None and len(configs) > 1:
+        kept = any(v >= 0 for v in inst.pinned)
+        if self.initial is not None and (len(configs) > 1 or kept):
             warm = EngineConfig("ortools", initial=tuple(tuple(r) for r in self.initial))
             configs = [warm, *configs[:-1]]
         self.configs = configs
@@ -167,6 +170,10 @@ class Portfolio:
         self.stop_event.set()
 
     def _consider(self, routes: Routes, engine: str, started: float) -> None:
+        if self.initial is not None and self.solutions == 1:
+            # an engine's first plan: the search has begun, so patience counts from here (it
+            # may take longer to beat a warm start than to make a first plan)
+            self.last_gain = max(self.last_gain, time.monotonic())
         self.solutions += 1
         routes = drop_blocked(self.inst, routes)
         if not self.inst.keeps_pins(routes):
