@@ -254,7 +254,7 @@ def split(problem: Problem) -> Replan:
                 "lat": last.lat,
                 "lng": last.lng,
                 "available_at": math.ceil(timing.clock),
-                # the breaks still owed; the route limit less what the prefix took
+                # the breaks the prefix did not take are still owed
                 "breaks": [Break(start=b[0], end=b[1], duration_seconds=b[2]) for b in timing.owed],
                 # the route started with the prefix: its limit is an end time for the rest
                 # (leaving later than the prefix's end would only be waiting, inside the route)
