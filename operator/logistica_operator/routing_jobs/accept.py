@@ -30,6 +30,7 @@ from logistica_workers.api import (
 )
 from logistica_workers.api.conditions import now
 from logistica_workers.api.documents import DocumentError, configmap_document
+from logistica_workers.api.routing import ConfigMapKeyRef, MatrixKeyRef
 
 RETRY_SECONDS = 5  # a missing ConfigMap is looked for again this often
 
@@ -49,20 +50,10 @@ async def resolve_problem(
             Reason.INVALID_MATRIX,
             "spec.matrixFrom is set and the problem has a matrix too",
         )
-    cm = await kube.get("v1", "ConfigMap", ref.name, namespace)
-    if cm is None:
-        return (
-            None,
-            Reason.CONFIG_MAP_NOT_FOUND,
-            f"ConfigMap {ref.name} (matrixFrom) does not exist",
-        )
-    where = f"{ref.name}/{ref.key}"
-    try:
-        text = configmap_document(cm, ref.key)
-    except DocumentError as exc:
-        return None, Reason.INVALID_MATRIX, f"{where} (matrixFrom): {exc}"
+    text, why, detail = await _document(ref, namespace, Reason.INVALID_MATRIX, " (matrixFrom)")
     if text is None:
-        return None, Reason.KEY_NOT_FOUND, f"ConfigMap {ref.name} has no key {ref.key} (matrixFrom)"
+        return None, why, detail
+    where = f"{ref.name}/{ref.key}"
     try:
         matrix = Matrix.model_validate(json.loads(text))
     except json.JSONDecodeError as exc:
@@ -75,21 +66,32 @@ async def resolve_problem(
         return None, Reason.INVALID_MATRIX, f"{where}: {exc}"
 
 
+async def _document(
+    ref: ConfigMapKeyRef | MatrixKeyRef, namespace: str, invalid: Reason, label: str
+) -> tuple[str | None, Reason, str]:
+    """The text under a ConfigMap key (``data``, or ``binaryData`` maybe gzipped), or None with
+    (reason, message): the ConfigMap or key missing (retried), or bytes that are no document."""
+    cm = await kube.get("v1", "ConfigMap", ref.name, namespace)
+    if cm is None:
+        return None, Reason.CONFIG_MAP_NOT_FOUND, f"ConfigMap {ref.name}{label} does not exist"
+    try:
+        text = configmap_document(cm, ref.key)
+    except DocumentError as exc:
+        return None, invalid, f"{ref.name}/{ref.key}{label}: {exc}"
+    if text is None:
+        return None, Reason.KEY_NOT_FOUND, f"ConfigMap {ref.name} has no key {ref.key}{label}"
+    return text, invalid, ""
+
+
 async def _problem_only(spec: RoutingJobSpec, namespace: str) -> tuple[Problem | None, Reason, str]:
     inline = spec.inline_problem()
     if inline is not None:
         return inline, Reason.INLINE, "spec.problem"
     assert spec.problem_from is not None
     ref = spec.problem_from.config_map_key_ref
-    cm = await kube.get("v1", "ConfigMap", ref.name, namespace)
-    if cm is None:
-        return None, Reason.CONFIG_MAP_NOT_FOUND, f"ConfigMap {ref.name} does not exist"
-    try:
-        text = configmap_document(cm, ref.key)
-    except DocumentError as exc:
-        return None, Reason.INVALID_PROBLEM, f"{ref.name}/{ref.key}: {exc}"
+    text, why, detail = await _document(ref, namespace, Reason.INVALID_PROBLEM, "")
     if text is None:
-        return None, Reason.KEY_NOT_FOUND, f"ConfigMap {ref.name} has no key {ref.key}"
+        return None, why, detail
     try:
         return Problem.model_validate(json.loads(text)), Reason.CONFIG_MAP, f"{ref.name}/{ref.key}"
     except json.JSONDecodeError as exc:
