@@ -13,10 +13,12 @@ import pytest
 from ortools.constraint_solver import routing_enums_pb2
 
 from logistica_workers.api import Problem
+from logistica_workers.routing import pyvrp_model
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, pyvrp_sees_all
 from logistica_workers.routing.evaluate import Routes, to_solution
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.ortools_model import STATUS_NAMES, status_name
+from logistica_workers.routing.portfolio import PYVRP_NEIGHBOURS, capacity_short, default_configs
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
 from tests.support.problems import city_problem
@@ -157,3 +159,21 @@ def test_nothing_fits_is_not_a_failure(tmp_path: Path) -> None:
     proc, _ = cli(str(path), "--time-limit", "1")
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["unassigned"]) == 3
+
+
+def test_small_short_capacity_problems_search_two_pyvrp_neighbourhoods() -> None:
+    """Capacity short, 52-150 stops: PyVRP then OR-Tools twice, the second with every other
+    stop in PyVRP's neighbourhood; capacity enough (or too few stops for the neighbourhood to
+    differ): the hybrid beside plain OR-Tools, as before."""
+    short = from_problem(Problem.model_validate(city_problem(100, 5, seed=2, capacity=20)))
+    plenty = from_problem(Problem.model_validate(city_problem(100, 5, seed=2, capacity=60)))
+    tiny = from_problem(Problem.model_validate(city_problem(40, 2, seed=2, capacity=20)))
+    assert capacity_short(short) and not capacity_short(plenty) and capacity_short(tiny)
+    configs = default_configs(short, 2)
+    assert [(c.engine, c.neighbours) for c in configs] == [("hybrid", None), ("hybrid", 99)]
+    assert "neighbours=99" in configs[1].label
+    for inst in (plenty, tiny):
+        assert [c.engine for c in default_configs(inst, 2)] == ["hybrid", "ortools"]
+    params = pyvrp_model.solve_params(short, neighbours=99)
+    assert params.neighbourhood.num_neighbours == 99
+    assert pyvrp_model.solve_params(short).neighbourhood.num_neighbours == PYVRP_NEIGHBOURS

@@ -47,13 +47,17 @@ class EngineConfig:
     pyvrp_share: float = 0.5  # hybrid: PyVRP's share of the budget
     initial: tuple[tuple[int, ...], ...] | None = None  # ortools: start from these routes
     pyvrp_breaks: bool = True  # PyVRP models breaks (False: plans without, then repairs)
+    neighbours: int | None = None  # PyVRP's granular neighbourhood size (None: its default)
 
     @property
     def label(self) -> str:
+        pyvrp = f"pyvrp(seed={self.seed}" + (
+            f",neighbours={self.neighbours})" if self.neighbours is not None else ")"
+        )
         if self.engine == "pyvrp":
-            return f"pyvrp(seed={self.seed})"
+            return pyvrp
         if self.engine == "hybrid":
-            return f"pyvrp(seed={self.seed})+ortools({self.metaheuristic})"
+            return f"{pyvrp}+ortools({self.metaheuristic})"
         if self.initial is not None:
             return f"ortools(warm start,{self.metaheuristic})"
         return f"ortools({self.first_solution},{self.metaheuristic})"
@@ -145,7 +149,7 @@ def run_pyvrp(
         routes = pyvrp_model.routes_of(inst, sol, stop_of)
         return make_feasible(inst, routes) if any(inst.breaks) else routes
 
-    params = pyvrp_model.solve_params(inst, cfg.pyvrp_breaks)
+    params = pyvrp_model.solve_params(inst, cfg.pyvrp_breaks, cfg.neighbours)
     best: list[Routes] = []
 
     class Callbacks(pyvrp.IteratedLocalSearchCallbacks):

@@ -230,17 +230,27 @@ def build(inst: Instance, model_breaks: bool = True) -> pyvrp.ProblemData:
     )
 
 
-def solve_params(inst: Instance, model_breaks: bool = True) -> pyvrp.SolveParams:
+def solve_params(
+    inst: Instance, model_breaks: bool = True, neighbours: int | None = None
+) -> pyvrp.SolveParams:
     """Raise the load-penalty cap above the largest prize (a break copy's included), or
-    overloading would pay."""
+    overloading would pay. ``neighbours``: the size of each client's granular neighbourhood
+    (None: PyVRP's default)."""
     import pyvrp
+    from pyvrp.search import NeighbourhoodParams
 
+    hood = (
+        NeighbourhoodParams()
+        if neighbours is None
+        else NeighbourhoodParams(num_neighbours=neighbours)
+    )
     if inst.kind == "cvrp":
-        return pyvrp.SolveParams()
+        return pyvrp.SolveParams(neighbourhood=hood)
     top = max(stop_prizes(inst))
     if model_breaks and break_kinds(inst):
         top += break_bonus(stop_prizes(inst))  # a break copy's prize
-    return pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=4.0 * top))
+    penalty = pyvrp.PenaltyParams(max_penalty=4.0 * top)
+    return pyvrp.SolveParams(penalty=penalty, neighbourhood=hood)
 
 
 def routes_of(
