@@ -9,7 +9,7 @@ import pytest
 
 from logistica_workers.api import Problem
 from logistica_workers.routing.evaluate import Routes, score, to_solution
-from logistica_workers.routing.exchange import exchange_drops, route_cost
+from logistica_workers.routing.exchange import exchange_drops, finish_drops, route_cost
 from logistica_workers.routing.instance import Instance, from_problem
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
@@ -102,6 +102,10 @@ def test_never_worse_and_always_feasible_on_short_capacity(seed: int) -> None:
     assert check(doc, _solution(doc, inst, out)) == []
     # the pass ends where no move of its kind gains: a second pass changes nothing
     assert exchange_drops(inst, out, seconds=5.0) == out
+    # what a solve returns: repaired, exchanged (0.1 s at most), repaired again
+    finished = finish_drops(inst, routes)
+    assert score(inst, finished).cost <= score(inst, repair_drops(inst, routes)).cost
+    assert check(doc, _solution(doc, inst, finished)) == []
 
 
 def test_route_cost_is_the_scored_objective_of_a_route() -> None:

@@ -23,7 +23,9 @@ import numpy as np
 
 from logistica_workers.routing.evaluate import Routes
 from logistica_workers.routing.instance import ARRIVAL_WEIGHT_M_PER_S, Instance, IntArray
+from logistica_workers.routing.repair import repair_drops
 
+SECONDS = 0.1  # the exchanges after a solve stop after this (it adds to the solve's wall time)
 PAIR_FIRSTS = 4  # for two stops in: the cheapest this many single insertions are extended
 EPSILON = 1e-6  # metre-equivalents: a move must gain more than this
 
@@ -192,3 +194,12 @@ def exchange_drops(inst: Instance, routes: Routes, seconds: float = 0.2) -> Rout
         routes[v] = new
         dropped = sorted((set(dropped) - came) | gone)
     return routes
+
+
+def finish_drops(inst: Instance, routes: Routes, seconds: float = SECONDS) -> Routes:
+    """The last word on a plan's drops: ``repair.repair_drops``, then exchanges (for at most
+    ``seconds``); repaired again if they changed anything, as a pass cut short may leave a
+    dropped stop that a swap for a lower priority would serve."""
+    repaired = repair_drops(inst, routes)
+    out = exchange_drops(inst, repaired, seconds)
+    return repaired if out == repaired else repair_drops(inst, out)

@@ -22,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from logistica_workers.api import Solution
 from logistica_workers.routing.engines import ENGINES, TINY_STOPS, EngineConfig, StopFlag, patience
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
+from logistica_workers.routing.exchange import finish_drops
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.portfolio import (
     DEADLINE_SLACK_SECONDS,
@@ -29,7 +30,6 @@ from logistica_workers.routing.portfolio import (
     Progress,
     _context,
 )
-from logistica_workers.routing.repair import repair_drops
 
 POOL_MAX_STOPS = 20  # measured at 5 and 20 stops: the 10 s objective (benchmarks)
 TINY_POOL_PATIENCE = 0.03  # seconds; tiny problems: best found within a few ms (measured)
@@ -279,7 +279,7 @@ class PooledSolve:
                 solutions=0,
                 partial=True,
             )
-        routes = repair_drops(inst, self.best[1])
+        routes = finish_drops(inst, self.best[1])
         return to_solution(
             inst,
             routes,

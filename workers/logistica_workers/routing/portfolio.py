@@ -35,7 +35,7 @@ from logistica_workers.routing.engines import (
     patience,
 )
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
-from logistica_workers.routing.exchange import exchange_drops
+from logistica_workers.routing.exchange import finish_drops
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import repair_drops
 from logistica_workers.routing.threads import THREAD_ENGINES, ThreadEngine
@@ -46,7 +46,6 @@ ORTOOLS_PEER_MAX_STOPS = 150  # measured: plain OR-Tools wins at 100 stops, lose
 PYVRP_NEIGHBOURS = 50  # PyVRP's default granular neighbourhood (NeighbourhoodParams)
 DEADLINE_SLACK_SECONDS = 0.2  # engines stop themselves at the limit; SIGTERM after this
 FIRST_SOLUTION_GRACE_SECONDS = 5.0  # without any solution at the limit, wait this much more
-EXCHANGE_SECONDS = 0.1  # the last drop exchanges (exchange.py) stop after this
 
 Runner = mp.process.BaseProcess | ThreadEngine  # an engine process or thread
 
@@ -343,10 +342,7 @@ class Portfolio:
                 partial=True,
             )
         _, routes, engine = self.best
-        repaired = repair_drops(self.inst, routes)
-        routes = exchange_drops(self.inst, repaired, EXCHANGE_SECONDS)
-        if routes != repaired:  # a pass cut short may leave a dropped stop a swap would serve
-            routes = repair_drops(self.inst, routes)
+        routes = finish_drops(self.inst, routes)
         if partial:
             status = "INTERRUPTED"
         elif "OPTIMAL" in statuses:
