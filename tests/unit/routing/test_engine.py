@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from ortools.constraint_solver import routing_enums_pb2
 
@@ -17,7 +18,12 @@ from logistica_workers.routing import pyvrp_model
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, pyvrp_sees_all
 from logistica_workers.routing.evaluate import Routes, to_solution
 from logistica_workers.routing.instance import from_problem
-from logistica_workers.routing.ortools_model import STATUS_NAMES, status_name
+from logistica_workers.routing.ortools_model import (
+    SHARED_INTS_MIN_CELLS,
+    STATUS_NAMES,
+    matrix_rows,
+    status_name,
+)
 from logistica_workers.routing.portfolio import PYVRP_NEIGHBOURS, capacity_short, default_configs
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
@@ -123,6 +129,13 @@ def test_tiny_problem_answers_long_before_its_limit(tmp_path: Path) -> None:
     assert check(doc, sol) == []
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def test_no_solution_while_capacity_exists_exits_1(tmp_path: Path) -> None:
     """SIGTERM before any engine has a plan: every stop unassigned is a failure."""
     doc = big_problem(2000, 160, seed=6)
@@ -135,9 +148,9 @@ def test_no_solution_while_capacity_exists_exits_1(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        # the fork server starts after the handlers
-        wait_for(lambda: children.read_text().split(), 20, "solve's fork server", interval=0.01)
+        # its signal handlers come before the problem is read; building the instance's
+        # matrices takes it past 150 MB (imports alone: ~60 MB), well before any plan
+        wait_for(lambda: rss_mb(proc.pid) > 150, 20, "the instance's build", interval=0.01)
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     finally:
@@ -177,3 +190,15 @@ def test_small_short_capacity_problems_search_two_pyvrp_neighbourhoods() -> None
     params = pyvrp_model.solve_params(short, neighbours=99)
     assert params.neighbourhood.num_neighbours == 99
     assert pyvrp_model.solve_params(short).neighbourhood.num_neighbours == PYVRP_NEIGHBOURS
+
+
+def test_matrix_rows_are_the_matrix_with_one_int_per_distinct_value() -> None:
+    rng = np.random.default_rng(1)
+    side = 400  # above SHARED_INTS_MIN_CELLS cells
+    assert side * side > SHARED_INTS_MIN_CELLS
+    matrix = rng.integers(0, 5000, (side, side)).astype(np.int64) * 100
+    rows = matrix_rows(matrix)
+    assert rows == matrix.tolist()
+    assert all(type(v) is int for v in rows[7])
+    objects = {id(v) for row in rows for v in row}
+    assert len(objects) == len(np.unique(matrix))  # each value one shared object

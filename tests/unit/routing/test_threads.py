@@ -9,7 +9,13 @@ import time
 from logistica_workers.api import Problem, Solution
 from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
-from logistica_workers.routing.portfolio import Portfolio, Progress, default_configs
+from logistica_workers.routing.portfolio import (
+    LEAN_ORTOOLS_MAX_STOPS,
+    Portfolio,
+    Progress,
+    default_configs,
+)
+from logistica_workers.routing.pyvrp_model import solve_params
 from tests.support.feasibility import check
 from tests.support.problems import city_problem
 from tests.support.wait import wait_for
@@ -76,3 +82,63 @@ def test_the_default_portfolio_keeps_ortools_in_a_process() -> None:
     if "pyvrp" in engines:
         assert any(threads for threads, _ in seen)
     assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
+
+
+def test_a_lean_portfolio_is_one_process_and_gives_feasible_plans() -> None:
+    """``solve``'s layout: hybrid (PyVRP, then OR-Tools) and a second PyVRP seed on threads."""
+    doc = city_problem(200, 12, seed=5, capacity=25, time_limit=2)
+    inst = from_problem(Problem.model_validate(doc))
+    labels = {c.label for c in default_configs(inst, workers=2)}
+    children: list[int] = []
+
+    def progress(_p: Progress) -> None:
+        children.append(len(mp.active_children()))
+
+    portfolio = Portfolio(inst, default_configs(inst, workers=2), progress, lean=True)
+    assert not portfolio.needs_processes()
+    sol = portfolio.run()
+    assert children and set(children) == {0}  # no engine process at any report
+    assert sol.solver.engine in labels
+    assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
+
+
+def test_the_ortools_phase_on_a_thread_stops_the_pyvrp_thread_and_can_be_interrupted() -> None:
+    doc = city_problem(300, 15, seed=4, capacity=30, time_limit=60)
+    inst = from_problem(Problem.model_validate(doc))
+    hybrid = EngineConfig("hybrid", seed=1, pyvrp_share=0.04)  # OR-Tools after ~2.4 s
+    configs = [hybrid, EngineConfig("pyvrp", seed=2)]
+    portfolio = Portfolio(inst, configs, lean=True)
+    out: list[Solution] = []
+    runner = threading.Thread(target=lambda: out.append(portfolio.run()))
+    runner.start()
+    wait_for(lambda: portfolio.phases, 30, "the OR-Tools phase")
+    assert portfolio.phases == [(hybrid.label, "ortools")]
+    # the PyVRP thread stops for it (OR-Tools holds the GIL) ...
+    wait_for(lambda: "pyvrp(seed=2)" not in engine_threads(), 5, "the PyVRP thread to end")
+    assert runner.is_alive()  # ... while OR-Tools searches on
+    asked = time.monotonic()
+    portfolio.stop()
+    runner.join(5)
+    assert not runner.is_alive() and out
+    assert time.monotonic() - asked < 2  # not the 60 s limit
+    assert out[0].partial and out[0].solver.status == "INTERRUPTED"
+    assert check(doc, out[0].model_dump(mode="json", by_alias=True)) == []
+
+
+def test_a_lean_portfolio_leaves_out_the_ortools_phase_above_its_size_limit() -> None:
+    doc = city_problem(LEAN_ORTOOLS_MAX_STOPS + 1, 40, seed=6, capacity=60, time_limit=2)
+    inst = from_problem(Problem.model_validate(doc))
+    configs = default_configs(inst, workers=2)
+    assert "hybrid" in {c.engine for c in configs}
+    lean = Portfolio(inst, configs, lean=True)
+    assert [c.engine for c in lean.configs] == ["pyvrp"] * len(configs)
+    assert [c.seed for c in lean.configs] == [c.seed for c in configs]
+    assert not lean.needs_processes()
+    assert Portfolio(inst, configs).configs == configs  # the service's layout keeps it
+
+
+def test_pyvrp_engines_get_search_parameters_of_their_own() -> None:
+    """PyVRP's default search parameters are one shared object: callbacks set on it by one
+    engine thread would report every other thread's plans as its own."""
+    inst = from_problem(Problem.model_validate(city_problem(20, 3, seed=1, capacity=20)))
+    assert solve_params(inst).ils is not solve_params(inst).ils

@@ -99,13 +99,14 @@ def solve_file(args: argparse.Namespace) -> int:
     heap.tune()  # the instance's build transients go back to the system once freed
     check_options(args)
     stopping = StopOnSignal()
-    if args.file.suffix.lower() != ".vrp":  # CVRP: two PyVRP engines on threads, no processes
-        warm_up()  # the engines' fork server starts while the problem is read
     problem, inst, rp, extra = read_instance(args.file, args.time_limit, args.plot)
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
     warm = rp.warm_start(inst) if rp is not None else None
-    portfolio = Portfolio(inst, on_progress=progress, initial=warm)
+    # one process where the engines allow it (hybrid and PyVRP on threads): see portfolio.py
+    portfolio = Portfolio(inst, on_progress=progress, initial=warm, lean=True)
+    if portfolio.needs_processes():  # e.g. plain OR-Tools beside hybrid up to 150 stops
+        warm_up()
     stopping.attach(portfolio)
     try:
         solution = portfolio.run()

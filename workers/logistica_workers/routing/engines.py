@@ -21,10 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from logistica_workers.routing.evaluate import Routes
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import make_feasible
+
+if TYPE_CHECKING:
+    import pyvrp
 
 Report = Callable[[Routes], None]
 
@@ -87,9 +91,25 @@ class StopFlag:
 
 
 class Hooks:
-    """Set by the engine process: tells the parent a new search phase starts."""
+    """Set by the engine process (``phase``) or engine thread (``local.phase``): tells the
+    portfolio a new search phase starts."""
 
     phase: Callable[[str], None] = staticmethod(lambda _name: None)
+    local = threading.local()
+
+    @classmethod
+    def new_phase(cls, name: str) -> None:
+        hook: Callable[[str], None] = getattr(cls.local, "phase", None) or cls.phase
+        hook(name)
+
+    @classmethod
+    def handover(cls, routes: Routes | None) -> Routes | None:
+        """The plan ``hybrid``'s OR-Tools phase starts from: its own PyVRP phase's, or (an
+        engine thread of a lean portfolio) the best of the PyVRP threads beside it, which
+        stop then (``Portfolio._handover``)."""
+        hook: Callable[[Routes | None], Routes | None] | None
+        hook = getattr(cls.local, "handover", None)
+        return hook(routes) if hook is not None else routes
 
 
 def patience(time_limit: float, n_stops: int, limit_share: float = PATIENCE_LIMIT_SHARE) -> float:
@@ -136,11 +156,19 @@ def run_pyvrp(
     inst: Instance, cfg: EngineConfig, report: Report, time_limit: float
 ) -> Routes | None:
     """PyVRP, streaming each new feasible best; returns the best routes (None if none)."""
+    from logistica_workers.routing import pyvrp_model
+
+    with pyvrp_model.shared_data(inst, cfg.pyvrp_breaks) as data:
+        return _search_pyvrp(inst, cfg, report, time_limit, data)
+
+
+def _search_pyvrp(
+    inst: Instance, cfg: EngineConfig, report: Report, time_limit: float, data: pyvrp.ProblemData
+) -> Routes | None:
     import pyvrp
 
     from logistica_workers.routing import pyvrp_model
 
-    data = pyvrp_model.build(inst, cfg.pyvrp_breaks)
     stop_of = pyvrp_model.stop_of_clients(inst, cfg.pyvrp_breaks)
 
     def ours(sol: pyvrp.Solution) -> Routes:
@@ -195,10 +223,15 @@ def run_ortools(
         if cost < best[0]:
             best[0] = cost
             report(model.routes())
-        if StopFlag.stopped:
+        if StopFlag.is_set():
             routing.solver().FinishCurrentSearch()
 
     routing.AddAtSolutionCallback(on_solution)
+    # OR-Tools holds the GIL while it searches; at each limit check it calls this, so a stop
+    # request is seen at once (not at the next solution, which may be seconds away), and the
+    # interpreter hands the GIL to other threads there (a PyVRP engine, the portfolio's
+    # supervisor, a signal handler): see threads.py
+    routing.AddSearchMonitor(routing.solver().CustomLimit(StopFlag.is_set))
     left = max(0.01, time_limit - (time.monotonic() - started))
     params = model.params(left, cfg.first_solution, cfg.metaheuristic)
     if initial is not None:
@@ -238,8 +271,10 @@ def solve_hybrid(inst: Instance, cfg: EngineConfig, report: Report, time_limit: 
     left = time_limit - (time.monotonic() - started)
     if StopFlag.is_set() or left <= 0.05 or share >= 1.0:
         return "SUCCESS" if routes is not None else "INFEASIBLE"
-    Hooks.phase("ortools")
-    status = run_ortools(inst, cfg, report, left, routes)
+    Hooks.new_phase("ortools")
+    routes = Hooks.handover(routes)
+    left = time_limit - (time.monotonic() - started)
+    status = run_ortools(inst, cfg, report, max(0.01, left), routes)
     return "SUCCESS" if routes is not None and status not in ("SUCCESS", "OPTIMAL") else status
 
 

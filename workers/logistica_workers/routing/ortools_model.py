@@ -18,7 +18,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from logistica_workers.routing.instance import COST_SCALE, NEVER, OPEN_END, Instance
+import numpy as np
+
+from logistica_workers.routing.instance import COST_SCALE, NEVER, OPEN_END, Instance, IntArray
 
 # RoutingSearchStatus (routing_enums.proto): 1, 2 and 7 come with a solution
 STATUS_NAMES = {
@@ -32,6 +34,7 @@ STATUS_NAMES = {
     7: "OPTIMAL",
 }
 SOLVED = frozenset({1, 2, 7})
+SHARED_INTS_MIN_CELLS = 300 * 300  # larger matrices: one int object per distinct value
 
 
 def status_name(code: int, has_solution: bool) -> str:
@@ -39,6 +42,20 @@ def status_name(code: int, has_solution: bool) -> str:
     if has_solution and code in SOLVED:
         return "OPTIMAL" if code == 7 else "SUCCESS"
     return STATUS_NAMES.get(code, f"STATUS_{code}")
+
+
+def matrix_rows(matrix: IntArray) -> list[list[int]]:
+    """``matrix`` as the list of lists of ints ``RegisterTransitMatrix`` takes (it accepts
+    nothing else), each distinct value one shared int object: ``tolist()`` makes an object of
+    every cell (1,121 nodes: 1.26 M ints, +43 MB for a moment; measured), these rows hold
+    pointers to the matrix's few distinct values (metres, seconds: +9 MB), at ~0.25 s more.
+    Small matrices (latency matters, memory does not) are converted directly."""
+    if matrix.size <= SHARED_INTS_MIN_CELLS:
+        rows: list[list[int]] = matrix.tolist()
+        return rows
+    values = np.unique(matrix)
+    shared = np.array(values.tolist(), dtype=object)
+    return [shared[np.searchsorted(values, row)].tolist() for row in matrix]
 
 
 class OrToolsModel:
@@ -51,8 +68,19 @@ class OrToolsModel:
             inst.end + 1, m, [inst.start(v) for v in range(m)], [inst.end] * m
         )
         routing = self.routing = pywrapcp.RoutingModel(self.manager)
-        arc = routing.RegisterTransitMatrix((inst.distance * COST_SCALE).tolist())
+        arc = routing.RegisterTransitMatrix(matrix_rows(inst.distance * COST_SCALE))
         routing.SetArcCostEvaluatorOfAllVehicles(arc)
+        try:
+            self._build()
+        finally:
+            if inst.distance.size > SHARED_INTS_MIN_CELLS:  # the rows' freed blocks: back
+                from logistica_workers.routing import heap
+
+                heap.trim()
+
+    def _build(self) -> None:
+        """Everything but the arc costs: loads, times, the arrival term, drops, pins."""
+        inst, routing = self.inst, self.routing
         load = routing.RegisterUnaryTransitVector(inst.demand.tolist())
         routing.AddDimensionWithVehicleCapacity(load, 0, inst.capacity, True, "load")
         if inst.kind != "logistics":
@@ -60,7 +88,7 @@ class OrToolsModel:
         if inst.timed:
             self._add_times()
         elif inst.priority[: inst.n_stops].any():
-            transit = routing.RegisterTransitMatrix(inst.travel_time.tolist())
+            transit = routing.RegisterTransitMatrix(matrix_rows(inst.travel_time))
             horizon = int(inst.travel_time.max()) * (inst.n_stops + 2) + 1
             routing.AddDimension(transit, 0, horizon, True, "time")
         if inst.priority[: inst.n_stops].any():
@@ -82,7 +110,7 @@ class OrToolsModel:
     def _add_times(self) -> None:  # noqa: C901, PLR0912
         """Windows, shifts and route limits on a "time" dimension that may wait."""
         inst, routing, mgr = self.inst, self.routing, self.manager
-        transit = routing.RegisterTransitMatrix(inst.travel_time.tolist())
+        transit = routing.RegisterTransitMatrix(matrix_rows(inst.travel_time))
         routing.AddDimension(transit, OPEN_END, OPEN_END, False, "time")
         time_dim = routing.GetDimensionOrDie("time")
         late_dim = None

@@ -2,7 +2,10 @@
 
 Engines that run OR-Tools get processes of their own (forked from a fork server that has
 imported the engines); PyVRP-only engines run on threads of this process, which already
-holds the instance (PyVRP's search releases the GIL: ``threads.py``). The supervising thread
+holds the instance (PyVRP's search releases the GIL: ``threads.py``). ``lean`` (``solve``):
+a ``hybrid`` engine that is the only one running OR-Tools runs on a thread too, so the usual
+portfolio of ``hybrid`` and a second PyVRP seed is one process (no fork server, no resource
+tracker, no engine process: benchmarks/routing/memory.txt). The supervising thread
 waits on the engines' pipes, scores each reported solution with ``evaluate.score`` and keeps
 the best. Interrupting (SIGTERM, suspend, a client going away) asks every engine to stop
 (SIGTERM to a process), waits briefly for a last report, then kills the processes: the best
@@ -46,6 +49,13 @@ ORTOOLS_PEER_MAX_STOPS = 150  # measured: plain OR-Tools wins at 100 stops, lose
 PYVRP_NEIGHBOURS = 50  # PyVRP's default granular neighbourhood (NeighbourhoodParams)
 DEADLINE_SLACK_SECONDS = 0.2  # engines stop themselves at the limit; SIGTERM after this
 FIRST_SOLUTION_GRACE_SECONDS = 5.0  # without any solution at the limit, wait this much more
+
+# lean: above this, hybrid's OR-Tools phase is left out (PyVRP alone, on a thread). On a thread
+# OR-Tools cannot be killed, and from PyVRP's routes its first search runs without a limit
+# check (so without stopping, or letting go of the GIL) for 0.8 s at 1,000 stops, 1.4 s at
+# 1,250, 3.0 s at 1,500 and 5.9-6.3 s at 2,000 (measured; a 2,000-stop `solve` with an 8 s
+# limit took 12.7 s); in an engine process it was killed there before it found anything
+LEAN_ORTOOLS_MAX_STOPS = 1000
 
 Runner = mp.process.BaseProcess | ThreadEngine  # an engine process or thread
 
@@ -159,8 +169,12 @@ class Portfolio:
         configs: list[EngineConfig] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         initial: Routes | None = None,
+        lean: bool = False,
     ) -> None:
-        """``initial``: a warm start (e.g. a previous plan's routes); it is the first
+        """``lean``: one process where it can (``solve``): a ``hybrid`` engine runs on a
+        thread too when no other engine runs OR-Tools (its OR-Tools phase holds the GIL, so
+        the routing service, whose event loop shares this process, keeps it in a process).
+        ``initial``: a warm start (e.g. a previous plan's routes); it is the first
         candidate, with dropped stops inserted where they cost least; with two or more engines,
         an OR-Tools engine searching from it takes the place of the last of ``configs`` (with
         one, the engine searches afresh: measured better than the warm OR-Tools alone; but with
@@ -173,12 +187,17 @@ class Portfolio:
         if self.initial is not None and (len(configs) > 1 or kept):
             warm = EngineConfig("ortools", initial=tuple(tuple(r) for r in self.initial))
             configs = [warm, *configs[:-1]]
+        if lean and inst.n_stops > LEAN_ORTOOLS_MAX_STOPS:
+            configs = [_without_ortools_phase(c) for c in configs]
         self.configs = configs
+        self.lean = lean
         self.on_progress = on_progress
         self.stop_event = threading.Event()
         self.best: tuple[Score, Routes, str] | None = None
         self.solutions = 0
         self.last_gain = 0.0  # monotonic time of the last improvement
+        self.runners: dict[Connection, tuple[Runner, EngineConfig]] = {}
+        self.phases: list[tuple[str, str]] = []  # (engine, phase) as each phase started
 
     def stop(self) -> None:
         """Ask for the best solution so far (thread-safe)."""
@@ -236,7 +255,7 @@ class Portfolio:
             self._consider(self.initial, "warm start", started)
         if exact.small_enough(self.inst) and not any(v >= 0 for v in self.inst.pinned):
             return self._run_exact(started)
-        procs = self._start_engines()
+        procs = self.runners = self._start_engines()
         statuses: list[str] = []
         errors: list[str] = []
         finished: set[Connection] = set()
@@ -295,6 +314,7 @@ class Portfolio:
             self._consider(payload, label, started)
         elif kind == "phase":  # an engine starts a new search: give it time
             self.last_gain = max(self.last_gain, time.monotonic())
+            self.phases.append((label, str(payload)))
         elif kind == "done":
             statuses.append(str(payload))
             return True
@@ -302,24 +322,60 @@ class Portfolio:
             errors.append(f"{label}: {payload}")
         return False
 
+    def on_thread(self, cfg: EngineConfig) -> bool:
+        """Whether engine ``cfg`` runs on a thread of this process (else in a process)."""
+        if cfg.engine in THREAD_ENGINES:
+            return True
+        with_ortools = [c for c in self.configs if c.engine not in THREAD_ENGINES]
+        return self.lean and cfg.engine == "hybrid" and with_ortools == [cfg]
+
+    def needs_processes(self) -> bool:
+        """Whether some engine runs in a process (then the fork server is worth starting
+        early: ``warm_up``)."""
+        return not all(self.on_thread(c) for c in self.configs)
+
     def _start_engines(self) -> dict[Connection, tuple[Runner, EngineConfig]]:
         """One process or thread per engine configuration, each streaming its plans down a
         pipe."""
-        ctx = _context()
         procs: dict[Connection, tuple[Runner, EngineConfig]] = {}
         for cfg in self.configs:
-            parent, child = ctx.Pipe(duplex=False)
+            parent, child = mp.Pipe(duplex=False)
             limit = self.inst.time_limit
-            if cfg.engine in THREAD_ENGINES:  # its end of the pipe is its own: closed by it
-                runner: Runner = ThreadEngine(child, self.inst, cfg, limit)
+            if self.on_thread(cfg):  # its end of the pipe is its own: closed by it
+                handover = self._handover if cfg.engine == "hybrid" else None
+                runner: Runner = ThreadEngine(child, self.inst, cfg, limit, handover)
                 runner.start()
             else:
                 args = (child, self.inst, cfg, limit)
-                runner = ctx.Process(target=_engine_main, args=args, daemon=True)
+                runner = _context().Process(target=_engine_main, args=args, daemon=True)
                 runner.start()
                 child.close()
             procs[parent] = (runner, cfg)
         return procs
+
+    def _handover(self, own: Routes | None) -> Routes | None:
+        """Called on the ``hybrid`` thread as its OR-Tools phase starts: the PyVRP threads
+        beside it stop (OR-Tools holds the GIL: they would go on at a fifth of their speed,
+        threads.py) and free their memory; OR-Tools starts from the best of their plans and
+        its own PyVRP phase's (in full-objective cost)."""
+        others = [r for r, _ in self.runners.values() if isinstance(r, ThreadEngine)]
+        others = [r for r in others if r.cfg.engine in THREAD_ENGINES]
+        for engine in others:
+            engine.terminate()
+        for engine in others:
+            engine.join(STOP_GRACE_SECONDS)
+        from logistica_workers.routing import heap
+
+        heap.trim()  # the PyVRP searches' freed memory leaves RSS (measured: -36 MB at 1,000)
+        best: tuple[float, Routes | None] = (float("inf"), own)
+        for routes in [own, *(r.last for r in others)]:
+            if routes is None:
+                continue
+            routes = drop_blocked(self.inst, routes)
+            sc = score(self.inst, routes)
+            if sc.feasible and self.inst.keeps_pins(routes) and sc.cost < best[0]:
+                best = (sc.cost, routes)
+        return best[1]
 
     def _answer(
         self, statuses: list[str], errors: list[str], partial: bool, wall: float
@@ -358,6 +414,13 @@ class Portfolio:
             solutions=self.solutions,
             partial=partial,
         )
+
+
+def _without_ortools_phase(cfg: EngineConfig) -> EngineConfig:
+    """``hybrid`` as PyVRP alone (same seed and breaks model); other engines as they are."""
+    if cfg.engine != "hybrid":
+        return cfg
+    return EngineConfig("pyvrp", seed=cfg.seed, pyvrp_breaks=cfg.pyvrp_breaks)
 
 
 def _ask_to_stop(procs: dict[Connection, tuple[Runner, EngineConfig]]) -> None:

@@ -182,7 +182,7 @@ def solve_routingjob(ref: str, time_limit: float | None) -> Solution:
     problem = load_problem(spec)
     inst, rp = replan.prepare(problem, time_limit)
     warm = rp.warm_start(inst) if rp is not None else None
-    portfolio = Portfolio(inst, on_progress=writer.progress, initial=warm)
+    portfolio = Portfolio(inst, on_progress=writer.progress, initial=warm, lean=True)
     signal.signal(signal.SIGTERM, lambda *_: portfolio.stop())
     signal.signal(signal.SIGINT, lambda *_: portfolio.stop())
     solution = portfolio.run()
