@@ -199,6 +199,8 @@ def test_matrix_rows_are_the_matrix_with_one_int_per_distinct_value() -> None:
     matrix = rng.integers(0, 5000, (side, side)).astype(np.int64) * 100
     rows = matrix_rows(matrix)
     assert rows == matrix.tolist()
+    assert matrix_rows(matrix, 7) == (matrix * 7).tolist()
+    assert matrix_rows(matrix[:9, :9], 7) == (matrix[:9, :9] * 7).tolist()  # small: direct
     assert all(type(v) is int for v in rows[7])
     objects = {id(v) for row in rows for v in row}
     assert len(objects) == len(np.unique(matrix))  # each value one shared object

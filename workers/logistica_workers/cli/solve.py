@@ -100,6 +100,8 @@ def solve_file(args: argparse.Namespace) -> int:
     check_options(args)
     stopping = StopOnSignal()
     problem, inst, rp, extra = read_instance(args.file, args.time_limit, args.plot)
+    if not args.plot:
+        problem = None  # only the plot needs it (1,000 stops: 4 MB while the engines search)
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
     warm = rp.warm_start(inst) if rp is not None else None

@@ -44,17 +44,18 @@ def status_name(code: int, has_solution: bool) -> str:
     return STATUS_NAMES.get(code, f"STATUS_{code}")
 
 
-def matrix_rows(matrix: IntArray) -> list[list[int]]:
-    """``matrix`` as the list of lists of ints ``RegisterTransitMatrix`` takes (it accepts
-    nothing else), each distinct value one shared int object: ``tolist()`` makes an object of
-    every cell (1,121 nodes: 1.26 M ints, +43 MB for a moment; measured), these rows hold
-    pointers to the matrix's few distinct values (metres, seconds: +9 MB), at ~0.25 s more.
-    Small matrices (latency matters, memory does not) are converted directly."""
+def matrix_rows(matrix: IntArray, scale: int = 1) -> list[list[int]]:
+    """``matrix * scale`` as the list of lists of ints ``RegisterTransitMatrix`` takes (it
+    accepts nothing else), each distinct value one shared int object: ``tolist()`` makes an
+    object of every cell (1,121 nodes: 1.26 M ints, +43 MB for a moment; measured), these rows
+    hold pointers to the matrix's few distinct values (metres, seconds: +9 MB), at ~0.25 s
+    more; no scaled copy of the matrix is made. Small matrices (latency matters, memory does
+    not) are converted directly."""
     if matrix.size <= SHARED_INTS_MIN_CELLS:
-        rows: list[list[int]] = matrix.tolist()
+        rows: list[list[int]] = (matrix * scale).tolist()
         return rows
     values = np.unique(matrix)
-    shared = np.array(values.tolist(), dtype=object)
+    shared = np.array((values * scale).tolist(), dtype=object)
     return [shared[np.searchsorted(values, row)].tolist() for row in matrix]
 
 
@@ -68,7 +69,7 @@ class OrToolsModel:
             inst.end + 1, m, [inst.start(v) for v in range(m)], [inst.end] * m
         )
         routing = self.routing = pywrapcp.RoutingModel(self.manager)
-        arc = routing.RegisterTransitMatrix(matrix_rows(inst.distance * COST_SCALE))
+        arc = routing.RegisterTransitMatrix(matrix_rows(inst.distance, COST_SCALE))
         routing.SetArcCostEvaluatorOfAllVehicles(arc)
         try:
             self._build()
