@@ -11,6 +11,7 @@ from logistica_workers.routing.engines import EngineConfig
 from logistica_workers.routing.instance import from_problem
 from logistica_workers.routing.portfolio import (
     LEAN_ORTOOLS_MAX_STOPS,
+    LEAN_PYVRP_SHARE,
     Portfolio,
     Progress,
     default_configs,
@@ -94,8 +95,10 @@ def test_a_lean_portfolio_is_one_process_and_gives_feasible_plans() -> None:
     def progress(_p: Progress) -> None:
         children.append(len(mp.active_children()))
 
-    portfolio = Portfolio(inst, default_configs(inst, workers=2), progress, lean=True)
+    portfolio = Portfolio(inst, on_progress=progress, lean=True)
     assert not portfolio.needs_processes()
+    shares = [c.pyvrp_share for c in portfolio.configs if c.engine == "hybrid"]
+    assert shares and min(shares) >= LEAN_PYVRP_SHARE
     sol = portfolio.run()
     assert children and set(children) == {0}  # no engine process at any report
     assert sol.solver.engine in labels

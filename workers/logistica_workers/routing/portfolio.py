@@ -15,6 +15,7 @@ solution so far is returned with ``partial: true``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import multiprocessing as mp
@@ -56,6 +57,11 @@ FIRST_SOLUTION_GRACE_SECONDS = 5.0  # without any solution at the limit, wait th
 # 1,250, 3.0 s at 1,500 and 5.9-6.3 s at 2,000 (measured; a 2,000-stop `solve` with an 8 s
 # limit took 12.7 s); in an engine process it was killed there before it found anything
 LEAN_ORTOOLS_MAX_STOPS = 1000
+# lean: hybrid's PyVRP share at least this. The PyVRP seed beside it stops when its OR-Tools
+# phase starts, so the PyVRP phase is the only time both cores search; measured against the
+# layout with engine processes (benchmarks/routing/ab.py, 300 and 1,000 stops, 8 runs): +0.36 %
+# mean objective at 0.5, +0.11 % at 0.75
+LEAN_PYVRP_SHARE = 0.75
 
 Runner = mp.process.BaseProcess | ThreadEngine  # an engine process or thread
 
@@ -182,13 +188,14 @@ class Portfolio:
         engine starts from it: benchmarks/routing/replan.txt)."""
         self.inst = inst
         self.initial = repair_drops(inst, drop_blocked(inst, initial)) if initial else None
+        chosen = bool(configs)  # the caller's engines keep their split
         configs = configs or default_configs(inst)
         kept = any(v >= 0 for v in inst.pinned)
         if self.initial is not None and (len(configs) > 1 or kept):
             warm = EngineConfig("ortools", initial=tuple(tuple(r) for r in self.initial))
             configs = [warm, *configs[:-1]]
-        if lean and inst.n_stops > LEAN_ORTOOLS_MAX_STOPS:
-            configs = [_without_ortools_phase(c) for c in configs]
+        if lean:
+            configs = _lean_configs(inst, configs, default_split=not chosen)
         self.configs = configs
         self.lean = lean
         self.on_progress = on_progress
@@ -414,6 +421,23 @@ class Portfolio:
             solutions=self.solutions,
             partial=partial,
         )
+
+
+def _lean_configs(
+    inst: Instance, configs: list[EngineConfig], default_split: bool
+) -> list[EngineConfig]:
+    """The engines of a lean portfolio: no OR-Tools phase above ``LEAN_ORTOOLS_MAX_STOPS``;
+    with the default engines, a hybrid that will run on a thread (the only engine with
+    OR-Tools) gets at least ``LEAN_PYVRP_SHARE`` for PyVRP."""
+    if inst.n_stops > LEAN_ORTOOLS_MAX_STOPS:
+        return [_without_ortools_phase(c) for c in configs]
+    with_ortools = [c for c in configs if c.engine not in THREAD_ENGINES]
+    if not default_split or len(with_ortools) != 1 or with_ortools[0].engine != "hybrid":
+        return configs
+    share = max(with_ortools[0].pyvrp_share, LEAN_PYVRP_SHARE)
+    return [
+        dataclasses.replace(c, pyvrp_share=share) if c.engine == "hybrid" else c for c in configs
+    ]
 
 
 def _without_ortools_phase(cfg: EngineConfig) -> EngineConfig:
