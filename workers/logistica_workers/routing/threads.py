@@ -7,7 +7,8 @@ process (its interpreter, its imports, its unpickled copy of the matrices; see
 benchmarks/routing/memory.py). OR-Tools holds the GIL while it searches (two threads: 100 %
 CPU); it lets go only when it calls back into Python, which ``run_ortools`` makes it do at every
 limit check (a stop check). Measured at 1,000 stops: a PyVRP thread makes 203 iterations/s
-alone, 0.2/s while OR-Tools solves on another thread, 43-48/s with that limit check. So at most
+alone, 0.2/s while OR-Tools solves on another thread, 43-67/s with that limit check
+(benchmarks/routing/gil.py). So at most
 one engine of a portfolio runs OR-Tools on a thread (``hybrid``, in ``Portfolio(lean=True)``:
 ``solve``'s single-process layout); the others keep processes of their own.
 """
