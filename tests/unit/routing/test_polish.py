@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from logistica_workers.api import Problem
 from logistica_workers.routing.engines import ENGINES, EngineConfig
 from logistica_workers.routing.evaluate import Routes, route_metrics, score, to_solution
 from logistica_workers.routing.instance import Instance, from_problem
-from logistica_workers.routing.polish import RouteCost, candidate_orders, polish
+from logistica_workers.routing.polish import RouteCost, candidate_orders, polish, polish_route
 from tests.support.feasibility import check
 from tests.support.problems import city_problem, timed_problem
 
@@ -64,13 +65,43 @@ def test_polish_is_never_worse_keeps_each_routes_stops_and_stays_feasible(
     inst = from_problem(Problem.model_validate(doc))
     routes = shuffled_routes(inst, seed)
     out = polish(inst, routes, 5.0)
-    assert [sorted(r) for r in out] == [sorted(r) for r in routes]
+    assert sorted(s for r in out for s in r) == sorted(s for r in routes for s in r)
+    assert out != routes
     before, after = score(inst, routes), score(inst, out)
-    assert after.cost < before.cost  # random orders leave plenty to gain
-    assert after.feasible
+    assert after.cost < before.cost  # random routes leave plenty to gain
+    assert after.feasible and after.dropped == before.dropped
     sol = to_solution(inst, out, engine="t", status="SUCCESS", wall=0, solutions=1, partial=False)
-    assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
-    assert polish(inst, out, 5.0) == out  # a local optimum: nothing left to improve
+    assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []  # loads within capacity
+    assert score(inst, polish(inst, out, 5.0)).cost <= after.cost
+
+
+def test_only_reordering_keeps_each_routes_stops() -> None:
+    doc = city_problem(40, 3, seed=5, capacity=40)
+    inst = from_problem(Problem.model_validate(doc))
+    routes = shuffled_routes(inst, 5)
+    cost = RouteCost(inst)
+    out = [polish_route(cost, v, r, time.monotonic() + 5)[0] for v, r in enumerate(routes)]
+    assert [sorted(r) for r in out] == [sorted(r) for r in routes]
+    assert score(inst, out).cost < score(inst, routes).cost
+
+
+def test_a_stop_moves_to_the_route_it_is_cheapest_on_if_that_route_has_room() -> None:
+    doc = city_problem(4, 2, seed=1, capacity=3)
+    origin = doc["origin"]
+    for courier, north_km in zip(doc["couriers"], (5.0, -5.0), strict=True):
+        courier.update(lat=origin["lat"] + north_km / 111.2, lng=origin["lng"])
+    # stops 0, 1 north of the origin, 2, 3 south; routes cross over: 2 is on the north route
+    for stop, north_km in zip(doc["stops"], (1.0, 2.0, -1.0, -2.0), strict=True):
+        stop.update(lat=origin["lat"] + north_km / 111.2, lng=origin["lng"], demand=1)
+    inst = from_problem(Problem.model_validate(doc))
+    crossed = [[0, 1, 2], [3]]
+    out = polish(inst, crossed, 1.0)
+    assert sorted(map(sorted, out)) == [[0, 1], [2, 3]]
+    assert score(inst, out).cost < score(inst, crossed).cost
+    doc["couriers"][1]["capacity"] = 1  # no room for stop 2 on the south route any more
+    tight = from_problem(Problem.model_validate(doc))
+    out = polish(tight, crossed, 1.0)
+    assert [sorted(r) for r in out] == [[0, 1, 2], [3]]
 
 
 def test_polish_serves_a_high_priority_stop_first_when_waiting_costs_more_than_the_detour() -> None:
