@@ -33,6 +33,7 @@ from logistica_workers.routing.engines import (
     StopFlag,
     converged,
     patience,
+    polish_reserve,
 )
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
 from logistica_workers.routing.exchange import finish_drops
@@ -225,7 +226,7 @@ class Portfolio:
 
     # the supervision loop: start engines, watch them, stop them, answer; its stop rules share
     # the loop's state (deadline, last gain, interruption)
-    def run(self) -> Solution:  # noqa: C901
+    def run(self) -> Solution:
         started = time.monotonic()
         if self.inst.n_stops == 0:  # e.g. a re-plan whose stops are all committed
             return to_solution(
@@ -250,6 +251,7 @@ class Portfolio:
         self.last_gain = started
         interrupted_at: float | None = None
         done = False
+        polish_grace = polish_reserve(self.inst, self.inst.time_limit)
         open_conns = list(procs)
         while open_conns:
             now = time.monotonic()
@@ -266,9 +268,10 @@ class Portfolio:
             if interrupted_at is None and (self.stop_event.is_set() or overdue or done):
                 interrupted_at = now
                 _ask_to_stop(procs)
-            if done:
-                break  # every improvement has been streamed already: nothing to wait for
-            if interrupted_at is not None and now - interrupted_at > STOP_GRACE_SECONDS:
+            # a grace for the engines' last report; converged, also for their last step
+            # (PyVRP's polish) as long as the limit allows
+            grace = polish_grace if done and not self.stop_event.is_set() else 0.0
+            if interrupted_at is not None and now - interrupted_at > STOP_GRACE_SECONDS + grace:
                 break
             for conn in wait(open_conns, timeout=0.05):
                 assert isinstance(conn, Connection)
