@@ -138,3 +138,18 @@ def test_the_pyvrp_engine_reports_polished_routes_last() -> None:
     # better on the full objective: the portfolio keeps the best of all reports)
     assert found and polish(inst, found[-1], 5.0) == found[-1]
     assert score(inst, found[-1]).feasible
+
+
+def test_nearest_stops_match_a_full_sort_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logistica_workers.routing.polish as polish_module
+
+    monkeypatch.setattr(polish_module, "NEAREST_BLOCK", 7)  # several blocks, a ragged last one
+    inst = from_problem(Problem.model_validate(city_problem(50, 2, seed=8)))
+    near = polish_module.nearest(inst, 5)
+    assert near is not None and near.shape == (50, 5)
+    both = inst.distance[:50, :50] + inst.distance[:50, :50].T
+    for s in range(50):
+        others = sorted((int(both[s, t]), t) for t in range(50) if t != s)
+        fifth = others[4][0]
+        assert s not in near[s]
+        assert all(both[s, t] <= fifth for t in near[s])

@@ -27,8 +27,10 @@ from logistica_workers.routing.instance import ARRIVAL_WEIGHT_M_PER_S, Instance
 
 Routes = list[list[int]]
 IndexArray = npt.NDArray[np.intp]
+IntMatrix = npt.NDArray[np.int64]
 MAX_SEGMENT = 3  # or-opt moves segments of 1..MAX_SEGMENT stops
 MAX_ROUTE = 60  # longer routes are left as they are (k^2 candidates each pass)
+NEAREST_BLOCK = 256  # rows at a time when finding each stop's nearest stops
 NEIGHBOURS = 30  # a stop moves next to one of its nearest stops (or first on a route)
 
 
@@ -114,6 +116,23 @@ def polish_route(
     return [int(s) for s in route], saved
 
 
+def nearest(inst: Instance, k: int) -> IntMatrix | None:
+    """Per stop its ``k`` nearest other stops (both ways round), a block of rows at a time
+    (no n x n temporaries: two engines polish at once)."""
+    n = inst.n_stops
+    k = min(k, n - 1)
+    if k <= 0:
+        return None
+    d = inst.distance
+    out = np.empty((n, k), dtype=np.int64)
+    for lo in range(0, n, NEAREST_BLOCK):
+        hi = min(n, lo + NEAREST_BLOCK)
+        block = (d[lo:hi, :n] + d[:n, lo:hi].T).astype(np.float64)
+        block[np.arange(hi - lo), np.arange(lo, hi)] = np.inf
+        out[lo:hi] = np.argpartition(block, k - 1, axis=1)[:, :k]
+    return out
+
+
 class Relocation:
     """Moves of one stop to another route under the full objective: numpy over the insertion
     points next to its ``NEIGHBOURS`` nearest stops, each move checked exactly
@@ -125,11 +144,7 @@ class Relocation:
         self.routes = [list(r) for r in routes]
         self.loads = np.array([int(inst.demand[r].sum()) if r else 0 for r in self.routes])
         self.capacity = np.array(inst.capacity, dtype=np.int64)
-        n = inst.n_stops
-        near = inst.distance[:n, :n] + inst.distance[:n, :n].T
-        np.fill_diagonal(near, np.iinfo(np.int64).max)
-        k = min(NEIGHBOURS, n - 1)
-        self.near = np.argpartition(near, k - 1, axis=1)[:, :k] if k > 0 else None
+        self.near = nearest(inst, NEIGHBOURS)
         self.where: dict[int, tuple[int, int]] = {}
         self.gain: dict[int, float] = {}
         # insertion point per node: the arc leaving it (route starts and stops) and the arc
