@@ -13,6 +13,7 @@ from logistica_workers.routing.engines import ENGINES, EngineConfig
 from logistica_workers.routing.evaluate import Routes, route_metrics, score, to_solution
 from logistica_workers.routing.instance import Instance, from_problem
 from logistica_workers.routing.polish import RouteCost, candidate_orders, polish, polish_route
+from logistica_workers.routing.portfolio import default_configs
 from tests.support.feasibility import check
 from tests.support.problems import city_problem, timed_problem
 
@@ -153,3 +154,12 @@ def test_nearest_stops_match_a_full_sort_in_blocks(monkeypatch: pytest.MonkeyPat
         fifth = others[4][0]
         assert s not in near[s]
         assert all(both[s, t] <= fifth for t in near[s])
+
+
+def test_large_untimed_problems_get_two_polished_pyvrp_seeds_timed_ones_hybrid() -> None:
+    inst = from_problem(Problem.model_validate(city_problem(200, 10, seed=1, capacity=30)))
+    assert [(c.engine, c.seed) for c in default_configs(inst, 2)] == [("pyvrp", 1), ("pyvrp", 2)]
+    timed = from_problem(Problem.model_validate(timed_problem(200, 10, seed=1, capacity=30)))
+    assert [c.engine for c in default_configs(timed, 2)] == ["hybrid", "pyvrp"]
+    small = from_problem(Problem.model_validate(city_problem(100, 6, seed=1, capacity=30)))
+    assert [c.engine for c in default_configs(small, 2)] == ["hybrid", "ortools"]
