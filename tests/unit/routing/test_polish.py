@@ -161,5 +161,5 @@ def test_large_untimed_problems_get_two_polished_pyvrp_seeds_timed_ones_hybrid()
     assert [(c.engine, c.seed) for c in default_configs(inst, 2)] == [("pyvrp", 1), ("pyvrp", 2)]
     timed = from_problem(Problem.model_validate(timed_problem(200, 10, seed=1, capacity=30)))
     assert [c.engine for c in default_configs(timed, 2)] == ["hybrid", "pyvrp"]
-    small = from_problem(Problem.model_validate(city_problem(100, 6, seed=1, capacity=30)))
+    small = from_problem(Problem.model_validate(city_problem(100, 6, seed=1, capacity=60)))
     assert [c.engine for c in default_configs(small, 2)] == ["hybrid", "ortools"]
