@@ -39,9 +39,10 @@ def test_pyvrp_engines_run_on_threads_and_give_feasible_plans() -> None:
 
     sol = Portfolio(inst, SEEDS, on_progress=progress).run()
     assert seen, "no progress reported"
-    threads, children = seen[-1]
-    assert sorted(threads) == sorted(c.label for c in SEEDS)
-    assert children == []  # no engine process was started
+    # both engines searched on threads at once (the last report may come from an engine's
+    # last step, its polish, when the other has ended)
+    assert any(sorted(threads) == sorted(c.label for c in SEEDS) for threads, _ in seen)
+    assert all(children == [] for _, children in seen)  # no engine process was started
     assert sol.solver.engine in {c.label for c in SEEDS}
     assert not sol.partial
     assert check(doc, sol.model_dump(mode="json", by_alias=True)) == []
