@@ -46,7 +46,27 @@ def add_parser(subparsers: Subparsers) -> None:
     p.set_defaults(handler=main)
 
 
+ENGINE_EXIT_WAIT_SECONDS = 3.0  # after answering, for engine threads to reach a stop check
+
+
 def main(args: argparse.Namespace) -> int:
+    return leave_after_engines(run(args))
+
+
+def leave_after_engines(code: int) -> int:
+    """``code``, once every engine thread has ended; if one is still inside its C++ search
+    after ``ENGINE_EXIT_WAIT_SECONDS``, exit at once with ``code`` (everything is written and
+    flushed by now): the interpreter's own shutdown would abort the process (threads.py)."""
+    threads = sys.modules.get("logistica_workers.routing.threads")
+    if threads is None or threads.engine_threads_ended(ENGINE_EXIT_WAIT_SECONDS):
+        return code
+    print("logistica solve: an engine thread did not stop in time; exiting", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run(args: argparse.Namespace) -> int:
     if problem := temp_dir_problem():
         return fail("solve", problem, EXIT_FAILURE)
     if problem := start_tracing("solve"):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
@@ -25,6 +27,19 @@ from logistica_workers.routing.evaluate import Routes
 from logistica_workers.routing.instance import Instance
 
 THREAD_ENGINES = frozenset({"pyvrp"})  # engines whose search releases the GIL
+_started: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # every engine thread
+
+
+def engine_threads_ended(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for every engine thread to end (a portfolio asks them
+    to stop as it answers; a search in C++ ends at its next check). A process must not exit
+    while one still runs: the interpreter's shutdown ends daemon threads by unwinding them,
+    and unwinding through PyVRP's C++ frames aborts the process (``terminate called without
+    an active exception``, SIGABRT instead of the exit code)."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_started):
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(t.is_alive() for t in list(_started))
 
 
 class ThreadEngine:
@@ -72,6 +87,7 @@ class ThreadEngine:
             conn.close()
 
     def start(self) -> None:
+        _started.add(self.thread)
         self.thread.start()
 
     def is_alive(self) -> bool:
