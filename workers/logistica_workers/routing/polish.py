@@ -30,7 +30,7 @@ IndexArray = npt.NDArray[np.intp]
 IntMatrix = npt.NDArray[np.int64]
 MAX_SEGMENT = 3  # or-opt moves segments of 1..MAX_SEGMENT stops
 MAX_ROUTE = 60  # longer routes are left as they are (k^2 candidates each pass)
-NEAREST_BLOCK = 256  # rows at a time when finding each stop's nearest stops
+NEAREST_BLOCK = 64  # rows at a time when finding each stop's nearest stops
 NEIGHBOURS = 30  # a stop moves next to one of its nearest stops (or first on a route)
 
 
