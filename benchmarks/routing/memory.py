@@ -107,10 +107,10 @@ def main() -> int:
     print(
         f"command: python benchmarks/routing/memory.py --stops {args.stops} --seconds {args.seconds:g}"
     )
-    print(f"sum of each process's own peak RSS (VmHWM): {sum(hwm.values()) / mb:.0f} MB")
+    print(f"sum of each process's own peak RSS (VmHWM): {sum(hwm.values()) / mb:.1f} MB")
     print(
         f"peak of the tree's total RSS (summed at one instant, {peak_when:.1f} s in): "
-        f"{peak_rss / mb:.0f} MB  <- issue 9's target (<= 170 MB at 1,000 stops)"
+        f"{peak_rss / mb:.1f} MB  <- issue 9's target (<= 170 MB at 1,000 stops)"
     )
     print(f"peak of the tree's total PSS: {peak_pss / mb:.0f} MB")
     for pid in sorted(hwm):

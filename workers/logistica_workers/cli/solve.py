@@ -122,6 +122,7 @@ def solve_file(args: argparse.Namespace) -> int:
     problem, inst, rp, extra = read_instance(args.file, args.time_limit, args.plot)
     if not args.plot:
         problem = None  # only the plot needs it (1,000 stops: 4 MB while the engines search)
+    heap.trim()  # the parse's and the build's small objects, freed: their pages back
     progress = TerminalProgress()
     inst = dataclasses.replace(inst, time_limit=budget(inst.time_limit))
     warm = rp.warm_start(inst) if rp is not None else None
