@@ -341,8 +341,7 @@ class Portfolio:
         """Whether engine ``cfg`` runs on a thread of this process (else in a process)."""
         if cfg.engine in THREAD_ENGINES:
             return True
-        with_ortools = [c for c in self.configs if c.engine not in THREAD_ENGINES]
-        return self.lean and cfg.engine == "hybrid" and with_ortools == [cfg]
+        return self.lean and cfg.engine == "hybrid" and _with_ortools(self.configs) == [cfg]
 
     def needs_processes(self) -> bool:
         """Whether some engine runs in a process (then the fork server is worth starting
@@ -439,13 +438,18 @@ def _lean_configs(
     OR-Tools) gets at least ``LEAN_PYVRP_SHARE`` for PyVRP."""
     if inst.n_stops > LEAN_ORTOOLS_MAX_STOPS:
         return [_without_ortools_phase(c) for c in configs]
-    with_ortools = [c for c in configs if c.engine not in THREAD_ENGINES]
+    with_ortools = _with_ortools(configs)
     if not default_split or len(with_ortools) != 1 or with_ortools[0].engine != "hybrid":
         return configs
     share = max(with_ortools[0].pyvrp_share, LEAN_PYVRP_SHARE)
     return [
         dataclasses.replace(c, pyvrp_share=share) if c.engine == "hybrid" else c for c in configs
     ]
+
+
+def _with_ortools(configs: list[EngineConfig]) -> list[EngineConfig]:
+    """The engines that run OR-Tools (those that cannot share a process with a search)."""
+    return [c for c in configs if c.engine not in THREAD_ENGINES]
 
 
 def _without_ortools_phase(cfg: EngineConfig) -> EngineConfig:
