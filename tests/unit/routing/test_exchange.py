@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from logistica_workers.api import Problem
+from logistica_workers.routing.drops import finish_drops
 from logistica_workers.routing.evaluate import Routes, score, to_solution
-from logistica_workers.routing.exchange import exchange_drops, finish_drops, route_cost
+from logistica_workers.routing.exchange import exchange_drops, route_cost
 from logistica_workers.routing.instance import Instance, from_problem
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check

@@ -23,9 +23,7 @@ import numpy as np
 
 from logistica_workers.routing.evaluate import Routes
 from logistica_workers.routing.instance import ARRIVAL_WEIGHT_M_PER_S, Instance, IntArray
-from logistica_workers.routing.repair import repair_drops
 
-SECONDS = 0.1  # the exchanges after a solve stop after this (it adds to the solve's wall time)
 PAIR_FIRSTS = 4  # for two stops in: the cheapest this many single insertions are extended
 EPSILON = 1e-6  # metre-equivalents: a move must gain more than this
 
@@ -35,7 +33,7 @@ def applies(inst: Instance) -> bool:
     return inst.kind == "logistics" and not inst.timed and inst.n_stops > 0
 
 
-class _Route:
+class Route:
     """One route's path and prefix sums: where a stop goes in and what it costs."""
 
     def __init__(self, inst: Instance, vehicle: int, stops: list[int]) -> None:
@@ -81,16 +79,16 @@ class _Route:
         arrival = -own + less_t * int(self.after[pos + 1])
         return less_d + ARRIVAL_WEIGHT_M_PER_S * arrival / 100
 
-    def with_stop(self, stop: int, arc: int) -> _Route:
-        return _Route(self.inst, self.vehicle, [*self.stops[:arc], stop, *self.stops[arc:]])
+    def with_stop(self, stop: int, arc: int) -> Route:
+        return Route(self.inst, self.vehicle, [*self.stops[:arc], stop, *self.stops[arc:]])
 
-    def without(self, pos: int) -> _Route:
-        return _Route(self.inst, self.vehicle, self.stops[:pos] + self.stops[pos + 1 :])
+    def without(self, pos: int) -> Route:
+        return Route(self.inst, self.vehicle, self.stops[:pos] + self.stops[pos + 1 :])
 
 
 def route_cost(inst: Instance, vehicle: int, stops: list[int]) -> float:
     """Distance plus the arrival term of one route (untimed), metre-equivalents."""
-    r = _Route(inst, vehicle, stops)
+    r = Route(inst, vehicle, stops)
     if not stops:
         return 0.0
     begins = r.begin_prev[1:]
@@ -102,8 +100,8 @@ Move = tuple[float, list[int]]  # (change of the full objective, the route's new
 
 
 def _bases(
-    inst: Instance, route: _Route, room: int, most: float
-) -> Iterator[tuple[_Route, int, float]]:
+    inst: Instance, route: Route, room: int, most: float
+) -> Iterator[tuple[Route, int, float]]:
     """The route with nothing or one stop taken out: (what is left, its room, the change of
     the full objective so far: the saving in routing plus the stop's drop penalty). A stop
     worth more than ``most`` is kept (no dropped stops make up for it)."""
@@ -118,7 +116,7 @@ def _bases(
 
 
 def _best_insertions(
-    inst: Instance, base: _Route, left: int, change: float, fits: IntArray
+    inst: Instance, base: Route, left: int, change: float, fits: IntArray
 ) -> Move | None:
     """Into ``base`` (``left`` room, ``change`` so far): the best one or two of ``fits``,
     if that lowers the full objective."""
@@ -145,7 +143,7 @@ def _best_insertions(
     return best
 
 
-def _best_move(inst: Instance, route: _Route, room: int, dropped: list[int]) -> Move | None:
+def _best_move(inst: Instance, route: Route, room: int, dropped: list[int]) -> Move | None:
     """The best exchange on one route: take out one of its stops (or none), put in one or two
     dropped stops that fit; None if none lowers the full objective."""
     v = route.vehicle
@@ -179,7 +177,7 @@ def exchange_drops(inst: Instance, routes: Routes, seconds: float = 0.2) -> Rout
             if time.monotonic() >= deadline:
                 return routes
             room = inst.capacity[v] - sum(int(inst.demand[s]) for s in routes[v])
-            move = _best_move(inst, _Route(inst, v, routes[v]), room, dropped)
+            move = _best_move(inst, Route(inst, v, routes[v]), room, dropped)
             if move is not None and (v, *move[1]) not in tried:
                 moves.append((move[0], v, move[1]))
         if not moves:
@@ -194,12 +192,3 @@ def exchange_drops(inst: Instance, routes: Routes, seconds: float = 0.2) -> Rout
         routes[v] = new
         dropped = sorted((set(dropped) - came) | gone)
     return routes
-
-
-def finish_drops(inst: Instance, routes: Routes, seconds: float = SECONDS) -> Routes:
-    """The last word on a plan's drops: ``repair.repair_drops``, then exchanges (for at most
-    ``seconds``); repaired again if they changed anything, as a pass cut short may leave a
-    dropped stop that a swap for a lower priority would serve."""
-    repaired = repair_drops(inst, routes)
-    out = exchange_drops(inst, repaired, seconds)
-    return repaired if out == repaired else repair_drops(inst, out)

@@ -20,9 +20,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from logistica_workers.api import Solution
+from logistica_workers.routing.drops import finish_drops
 from logistica_workers.routing.engines import ENGINES, TINY_STOPS, EngineConfig, StopFlag, patience
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
-from logistica_workers.routing.exchange import finish_drops
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.portfolio import (
     DEADLINE_SLACK_SECONDS,
@@ -33,6 +33,7 @@ from logistica_workers.routing.portfolio import (
 
 POOL_MAX_STOPS = 20  # measured at 5 and 20 stops: the 10 s objective (benchmarks)
 TINY_POOL_PATIENCE = 0.03  # seconds; tiny problems: best found within a few ms (measured)
+REASSIGN_SECONDS = 0.1  # for reassigning stops when capacity is short (drops.py)
 ACQUIRE_TIMEOUT_SECONDS = 2.0  # waiting for a worker still stopping or being replaced
 SMALL_ENGINE = EngineConfig("ortools", "PATH_CHEAPEST_ARC", "GUIDED_LOCAL_SEARCH")
 
@@ -279,7 +280,7 @@ class PooledSolve:
                 solutions=0,
                 partial=True,
             )
-        routes = finish_drops(inst, self.best[1])
+        routes = finish_drops(inst, self.best[1], 0.0 if partial else REASSIGN_SECONDS)
         return to_solution(
             inst,
             routes,

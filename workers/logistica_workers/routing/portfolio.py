@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from logistica_workers.api import Solution
-from logistica_workers.routing import exact, pyvrp_model
+from logistica_workers.routing import drops, exact, pyvrp_model
 from logistica_workers.routing.engines import (
     ENGINES,
     EngineConfig,
@@ -40,7 +40,6 @@ from logistica_workers.routing.engines import (
     polish_reserve,
 )
 from logistica_workers.routing.evaluate import Routes, Score, drop_blocked, score, to_solution
-from logistica_workers.routing.exchange import finish_drops
 from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.polish import untimed
 from logistica_workers.routing.repair import repair_drops
@@ -51,6 +50,7 @@ STOP_GRACE_SECONDS = 0.3  # after SIGTERM an engine may send one last solution
 ORTOOLS_PEER_MAX_STOPS = 150  # measured: plain OR-Tools wins at 100 stops, loses at 300
 PYVRP_NEIGHBOURS = 50  # PyVRP's default granular neighbourhood (NeighbourhoodParams)
 DEADLINE_SLACK_SECONDS = 0.2  # engines stop themselves at the limit; SIGTERM after this
+FINISH_MARGIN_SECONDS = drops.EXCHANGE_SECONDS  # reassignment ends this long before the limit
 FIRST_SOLUTION_GRACE_SECONDS = 5.0  # without any solution at the limit, wait this much more
 
 # lean: above this, hybrid's OR-Tools phase is left out (PyVRP alone, on a thread). On a thread
@@ -193,6 +193,8 @@ class Portfolio:
         stops kept on their couriers the previous plan is nearly the answer, so even a single
         engine starts from it: benchmarks/routing/replan.txt)."""
         self.inst = inst
+        # the engines' limit: short of capacity, the last part of the limit is for ``reassign``
+        self.search_limit = inst.time_limit - drops.reserve(inst, inst.time_limit)
         self.initial = repair_drops(inst, drop_blocked(inst, initial)) if initial else None
         chosen = bool(configs)  # the caller's engines keep their split
         configs = configs or default_configs(inst)
@@ -272,12 +274,12 @@ class Portfolio:
         statuses: list[str] = []
         errors: list[str] = []
         finished: set[Connection] = set()
-        deadline = started + self.inst.time_limit + DEADLINE_SLACK_SECONDS
-        wait_for_gain = patience(self.inst.time_limit, self.inst.n_stops)
+        deadline = started + self.search_limit + DEADLINE_SLACK_SECONDS
+        wait_for_gain = patience(self.search_limit, self.inst.n_stops)
         self.last_gain = started
         interrupted_at: float | None = None
         done = False
-        polish_grace = polish_reserve(self.inst, self.inst.time_limit)
+        polish_grace = polish_reserve(self.inst, self.search_limit)
         open_conns = list(procs)
         while open_conns:
             now = time.monotonic()
@@ -313,7 +315,7 @@ class Portfolio:
                     finished.add(conn)
         _reap(procs)
         partial = interrupted_at is not None and self.stop_event.is_set()
-        return self._answer(statuses, errors, partial, time.monotonic() - started)
+        return self._answer(statuses, errors, partial, started)
 
     def _take(
         self,
@@ -354,7 +356,7 @@ class Portfolio:
         procs: dict[Connection, tuple[Runner, EngineConfig]] = {}
         for cfg in self.configs:
             parent, child = mp.Pipe(duplex=False)
-            limit = self.inst.time_limit
+            limit = self.search_limit
             if self.on_thread(cfg):  # its end of the pipe is its own: closed by it
                 handover = self._handover if cfg.engine == "hybrid" else None
                 runner: Runner = ThreadEngine(child, self.inst, cfg, limit, handover)
@@ -392,7 +394,7 @@ class Portfolio:
         return best[1]
 
     def _answer(
-        self, statuses: list[str], errors: list[str], partial: bool, wall: float
+        self, statuses: list[str], errors: list[str], partial: bool, started: float
     ) -> Solution:
         """The best plan found (repaired), or every stop unassigned when there is none."""
         if self.best is not None and errors:  # answered by others; a failure is a bug to see
@@ -407,12 +409,14 @@ class Portfolio:
                 routes,
                 engine="+".join(c.label for c in self.configs),
                 status="NO_SOLUTION",
-                wall=wall,
+                wall=time.monotonic() - started,
                 solutions=0,
                 partial=True,
             )
         _, routes, engine = self.best
-        routes = finish_drops(self.inst, routes)
+        # the rest of the limit (not when interrupted) for reassigning stops if capacity is short
+        left = started + self.inst.time_limit - FINISH_MARGIN_SECONDS - time.monotonic()
+        routes = drops.finish_drops(self.inst, routes, 0.0 if partial else max(0.0, left))
         if partial:
             status = "INTERRUPTED"
         elif "OPTIMAL" in statuses:
@@ -424,7 +428,7 @@ class Portfolio:
             routes,
             engine=engine,
             status=status,
-            wall=wall,
+            wall=time.monotonic() - started,
             solutions=self.solutions,
             partial=partial,
         )
