@@ -76,6 +76,14 @@ def test_two_stops_out_for_one_that_needs_their_room() -> None:
     _feasible(doc, inst, out)
 
 
+def test_a_stop_request_ends_the_pass_before_the_next_region() -> None:
+    doc = _problem([(1.0, 0.0, 2, 0), (1.2, 0.0, 1, 0), (1.1, 0.0, 3, 5)], [3])
+    inst = _instance(doc)
+    start: Routes = [[0, 1]]
+    assert reassign.reassign(inst, start, seconds=5.0, stop=lambda: True) is start
+    assert reassign.reassign(inst, start, seconds=5.0, stop=lambda: False) == [[2]]
+
+
 def test_stops_move_to_another_route_to_make_room() -> None:
     # route 1 is full with two high-priority stops; the dropped stop 3 may only go on courier
     # 1 (pinned) and needs room 2: the two move to route 0, whose priority-0 stop is dropped

@@ -24,6 +24,7 @@ Only for plans without times (as ``exchange.py``); pinned stops stay with their 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -242,9 +243,12 @@ def _apply(plan: _Plan, region: list[int], chosen: dict[int, int], deadline: flo
     plan.set_routes(routes)
 
 
-def reassign(inst: Instance, routes: Routes, seconds: float) -> Routes:
+def reassign(
+    inst: Instance, routes: Routes, seconds: float, stop: Callable[[], bool] = lambda: False
+) -> Routes:
     """``routes`` with stops reassigned region by region (see the module docstring) if that
-    lowers the full objective within ``seconds``; else ``routes`` unchanged."""
+    lowers the full objective within ``seconds`` (or until ``stop()``, asked between regions);
+    else ``routes`` unchanged."""
     if not applies(inst) or seconds <= 0:
         return routes
     deadline = time.monotonic() + seconds
@@ -263,7 +267,7 @@ def reassign(inst: Instance, routes: Routes, seconds: float) -> Routes:
     )
     for size in REGION_ROUTES:
         for seed in seeds:
-            if time.monotonic() >= deadline or plan.served_weight() == most:
+            if time.monotonic() >= deadline or plan.served_weight() == most or stop():
                 break
             if plan.where[seed] >= 0:
                 continue
