@@ -99,6 +99,25 @@ def test_stops_move_to_another_route_to_make_room() -> None:
     assert score(inst, out).cost < score(inst, start).cost
 
 
+def test_a_small_fleet_is_last_one_region_where_a_dropped_stop_may_join_any_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # two neighbourhoods 20 km apart; with 2 nearest stops, the regions around the dropped
+    # stop 3 never reach route 0, whose priority-0 stop is all that could make room for it
+    monkeypatch.setattr(reassign, "NEAR_STOPS", 2)
+    doc = _problem(
+        [(1.0, 0.0, 2, 0), (0.0, 20.0, 1, 9), (0.2, 20.0, 2, 9), (0.1, 20.1, 2, 5)], [2, 3]
+    )
+    inst = _instance(doc)
+    start: Routes = [[0], [1, 2]]
+    monkeypatch.setattr(reassign, "WHOLE_FLEET_ROUTES", 0)
+    assert reassign.reassign(inst, start, seconds=5.0) is start
+    monkeypatch.setattr(reassign, "WHOLE_FLEET_ROUTES", 40)
+    out = reassign.reassign(inst, start, seconds=5.0)
+    assert out[0] == [3] and sorted(out[1]) == [1, 2]
+    _feasible(doc, inst, out)
+
+
 def test_a_stop_worth_more_than_what_its_room_could_hold_is_never_dropped() -> None:
     # out: priority 20 (weight 21, demand 2); dropped: two priority-5 stops (weight 6 each)
     doc = _problem([(1.0, 0.0, 2, 20), (1.1, 0.0, 1, 5), (1.2, 0.0, 1, 5)], [2])

@@ -16,7 +16,13 @@ first maximises the served priority weight, then, at that weight, minimises the 
 routing cost (a stop's cost where it is, its cheapest insertion elsewhere). A region that
 serves more weight is rebuilt (kept stops in order, new ones at their cheapest place, then
 each changed route reordered by ``polish.polish_route``); the next dropped stop's region
-follows, until the deadline. The plan is returned only if its full objective is lower.
+follows, with regions of 8, then 16, 24 and 32 routes. A region whose stops would not serve
+more even as one knapsack of its total capacity is skipped without a solve. Regions grow
+along near routes, so a fleet of at most ``WHOLE_FLEET_ROUTES`` couriers gets a last program
+over all its routes in which a dropped stop may join any route (the room a stop dropped in
+one part of the city frees may be the only room for a dropped stop in another). The pass
+ends at the knapsack bound of the whole fleet, at the deadline or on a stop request; the plan
+is returned only if its full objective is lower.
 
 Only for plans without times (as ``exchange.py``); pinned stops stay with their courier.
 """
@@ -41,6 +47,7 @@ NEAR_STOPS = 30  # a stop may move to the routes of its nearest stops ...
 NEAR_ROUTES = 6  # ... at most this many routes besides its own
 REGION_ROUTES = (8, 16, 24, 32)  # routes in one integer program, pass after pass
 REGION_SECONDS = 0.25  # at most this long for each of a region's two solves
+WHOLE_FLEET_ROUTES = 40  # up to this many couriers, a last program over the whole fleet
 KNAPSACK_CELLS = 50_000_000  # the drop bound's table (stops x capacity) at most this large
 
 
@@ -105,11 +112,13 @@ class _Plan:
     def served_weight(self) -> int:
         return int(self.weight[self.where >= 0].sum())
 
-    def members(self, region: list[int]) -> list[int]:
+    def members(self, region: list[int], whole: bool = False) -> list[int]:
         """The stops a region's program may place: its routes' stops and the dropped stops
-        with one of its routes near them."""
+        with one of its routes near them (``whole``: every dropped stop)."""
         inside = set(region)
         out = [s for v in region for s in self.routes[v]]
+        if whole:
+            return out + np.flatnonzero(self.where < 0).tolist()
         near = np.unique(self.near[out].ravel()) if out else np.zeros(0, dtype=np.int64)
         for t in near[self.where[near] < 0].tolist():
             if inside.intersection(self.near_routes(t)):
@@ -126,24 +135,17 @@ class _Plan:
 
 
 def _placements(plan: _Plan, region: list[int], members: list[int]) -> dict[int, dict[int, float]]:
-    """Per stop of ``members``: the region's routes it may take and the estimated routing
-    cost of it there (its saving when taken out of its own route, its cheapest insertion
-    elsewhere)."""
-    inst, inside = plan.inst, set(region)
+    """Per stop of ``members``: the region's routes it may take (a served stop: its own and
+    those of its nearest stops; a dropped stop: any) and the estimated routing cost of it
+    there (its saving when taken out of its own route, its cheapest insertion elsewhere)."""
+    inst = plan.inst
     out: dict[int, dict[int, float]] = {}
     for v in region:
         route = Route(inst, v, plan.routes[v])
         for pos, s in enumerate(plan.routes[v]):
             saving = route.removal(pos)
             out[s] = {v: -saving} if saving != float("inf") else {v: 0.0}
-    wanted: dict[int, list[int]] = {v: [] for v in region}
-    for s in members:
-        if plan.where[s] >= 0 and out[s][int(plan.where[s])] == 0.0:
-            continue  # its gap cannot close (an unreachable arc): it stays
-        for u in plan.near_routes(s):
-            if u in inside:
-                wanted[u].append(s)
-    for v, stops in wanted.items():
+    for v, stops in _wanted(plan, region, members, out).items():
         if not stops:
             continue
         cost, _ = Route(inst, v, plan.routes[v]).insertion(np.array(stops, dtype=np.int64))
@@ -153,13 +155,33 @@ def _placements(plan: _Plan, region: list[int], members: list[int]) -> dict[int,
     return out
 
 
-def _solve_region(plan: _Plan, region: list[int], deadline: float) -> dict[int, int] | None:
+def _wanted(
+    plan: _Plan, region: list[int], members: list[int], own: dict[int, dict[int, float]]
+) -> dict[int, list[int]]:
+    """Per route of the region: the members that may move into it."""
+    inside = set(region)
+    wanted: dict[int, list[int]] = {v: [] for v in region}
+    for s in members:
+        if plan.where[s] < 0:
+            for u in region:
+                if plan.inst.allows(u, s):
+                    wanted[u].append(s)
+        elif own[s][int(plan.where[s])] != 0.0:  # 0.0: its gap cannot close, it stays
+            for u in plan.near_routes(s):
+                if u in inside:
+                    wanted[u].append(s)
+    return wanted
+
+
+def _solve_region(
+    plan: _Plan, region: list[int], deadline: float, whole: bool = False
+) -> dict[int, int] | None:
     """The region's better packing (stop -> route; movable stops missing are dropped), or
     None if it cannot serve more weight."""
     from ortools.linear_solver import pywraplp
 
     inst = plan.inst
-    members = plan.members(region)
+    members = plan.members(region, whole)
     dropped = [s for s in members if plan.where[s] < 0]
     if not dropped:
         return None
@@ -243,6 +265,31 @@ def _apply(plan: _Plan, region: list[int], chosen: dict[int, int], deadline: flo
     plan.set_routes(routes)
 
 
+def _grow_regions(plan: _Plan, most: int | None, deadline: float, stop: Callable[[], bool]) -> None:
+    """Region after region around the dropped stops, ever larger, until the plan serves
+    ``most`` (the bound), every region has been tried, the deadline or ``stop()``."""
+    tried: set[frozenset[int]] = set()
+    # the dropped stops worth most per unit of demand first: the ones a region should take in
+    seeds = sorted(
+        np.flatnonzero(plan.where < 0).tolist(),
+        key=lambda s: -float(plan.weight[s]) / max(int(plan.demand[s]), 1),
+    )
+    for size in REGION_ROUTES:
+        for seed in seeds:
+            if time.monotonic() >= deadline or plan.served_weight() == most or stop():
+                return
+            if plan.where[seed] >= 0:
+                continue
+            region = plan.region(seed, size)
+            key = frozenset(region)
+            if not region or key in tried:
+                continue
+            tried.add(key)
+            chosen = _solve_region(plan, region, deadline)
+            if chosen is not None:
+                _apply(plan, region, chosen, deadline)
+
+
 def reassign(
     inst: Instance, routes: Routes, seconds: float, stop: Callable[[], bool] = lambda: False
 ) -> Routes:
@@ -259,26 +306,20 @@ def reassign(
     before = plan.served_weight()
     total = sum(inst.capacity)
     most = knapsack(plan.demand, plan.weight, total)  # no plan serves more weight
-    tried: set[frozenset[int]] = set()
-    # the dropped stops worth most per unit of demand first: the ones a region should take in
-    seeds = sorted(
-        np.flatnonzero(plan.where < 0).tolist(),
-        key=lambda s: -float(plan.weight[s]) / max(int(plan.demand[s]), 1),
-    )
-    for size in REGION_ROUTES:
-        for seed in seeds:
-            if time.monotonic() >= deadline or plan.served_weight() == most or stop():
-                break
-            if plan.where[seed] >= 0:
-                continue
-            region = plan.region(seed, size)
-            key = frozenset(region)
-            if not region or key in tried:
-                continue
-            tried.add(key)
-            chosen = _solve_region(plan, region, deadline)
-            if chosen is not None:
-                _apply(plan, region, chosen, deadline)
+    _grow_regions(plan, most, deadline, stop)
+    # a small fleet last as one region, every dropped stop free to join any route: regions
+    # grow along near routes, and stops in one neighbourhood of the city may need the room
+    # that only a stop dropped in another frees
+    fleet = list(range(inst.n_vehicles))
+    if (
+        len(fleet) <= WHOLE_FLEET_ROUTES
+        and plan.served_weight() != most
+        and time.monotonic() < deadline
+        and not stop()
+    ):
+        chosen = _solve_region(plan, fleet, deadline, whole=True)
+        if chosen is not None:
+            _apply(plan, fleet, chosen, deadline)
     if plan.served_weight() <= before:
         return routes
     return plan.routes if full_cost(inst, plan.routes) < full_cost(inst, routes) else routes
