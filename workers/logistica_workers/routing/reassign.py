@@ -12,8 +12,8 @@ packing as an integer program: each of their stops keeps its route, moves to one
 of its nearest stops, or (if its weight per unit of demand is low enough ever to pay) is
 dropped; each dropped stop near them may go into one of them; every route keeps within its
 capacity. OR-Tools' CP-SAT (through ``pywraplp``: ``cp_model`` would import pandas, +40 MB)
-first maximises the served priority weight, then, at that weight, minimises the estimated
-routing cost (a stop's cost where it is, its cheapest insertion elsewhere). A region that
+maximises the served priority weight and, at that weight, minimises the estimated routing cost
+(a stop's cost where it is, its cheapest insertion elsewhere), both in one objective. A region that
 serves more weight is rebuilt (kept stops in order, new ones at their cheapest place, then
 each changed route reordered by ``polish.polish_route``); the next dropped stop's region
 follows, with regions of 8, then 16, 24 and 32 routes. A region whose stops would not serve
@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 NEAR_STOPS = 30  # a stop may move to the routes of its nearest stops ...
 NEAR_ROUTES = 6  # ... at most this many routes besides its own
 REGION_ROUTES = (8, 16, 24, 32)  # routes in one integer program, pass after pass
-REGION_SECONDS = 0.25  # at most this long for each of a region's two solves
+REGION_SECONDS = 0.5  # at most this long for one region's solve
+COST_STEPS = 10_000  # the largest routing cost of a placement, in the program's integer units
 WHOLE_FLEET_ROUTES = 40  # up to this many couriers, a last program over the whole fleet
 KNAPSACK_CELLS = 50_000_000  # the drop bound's table (stops x capacity) at most this large
 
@@ -213,22 +214,22 @@ def _solve_region(
         solver.Add(solver.Sum([d * var for d, var in terms[v]]) <= inst.capacity[v])
     variables = list(x.values())
     solver.SetHint(variables, [1.0 if plan.where[s] == v else 0.0 for (s, v) in x])
-    weight = solver.Sum([int(plan.weight[s]) * var for (s, _), var in x.items()])
-    solver.Maximize(weight)
+    # lexicographic in one objective: served weight first, then the estimated routing cost
+    # (in units that keep every coefficient small; a stop takes one place, so the costs of two
+    # plans differ by less than ``scale``: one unit of weight outweighs any routing)
+    unit = max(1.0, max(abs(c) for p in places.values() for c in p.values()) / COST_STEPS)
+    cost = {key: round(places[key[0]][key[1]] / unit) for key in x}
+    scale = sum(max(abs(cost[s, v]) for v in where) for s, where in places.items()) + 1
+    solver.Maximize(
+        solver.Sum([(int(plan.weight[s]) * scale - cost[s, v]) * var for (s, v), var in x.items()])
+    )
     solver.SetTimeLimit(_millis(deadline))
     if solver.Solve() not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return None
-    best = round(solver.Objective().Value())
-    if best <= now:
+    chosen = {s: v for ((s, v), var) in x.items() if var.solution_value() > 0.5}
+    if sum(int(plan.weight[s]) for s in chosen) <= now:
         return None
-    values = [var.solution_value() for var in variables]
-    solver.Add(weight >= best)
-    solver.SetHint(variables, values)
-    solver.Minimize(solver.Sum([round(places[s][v]) * var for (s, v), var in x.items()]))
-    solver.SetTimeLimit(_millis(deadline))
-    if solver.Solve() in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        values = [var.solution_value() for var in variables]
-    return {s: v for ((s, v), val) in zip(x, values, strict=True) if val > 0.5}
+    return chosen
 
 
 def knapsack(demand: IntArray, weight: IntArray, capacity: int) -> int | None:
