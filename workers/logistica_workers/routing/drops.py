@@ -18,10 +18,10 @@ from logistica_workers.routing.instance import Instance
 from logistica_workers.routing.repair import repair_drops
 
 EXCHANGE_SECONDS = 0.1  # the exchanges after a solve stop after this (it adds to its wall time)
-# kept from the search for ``reassign`` when capacity is short: it reached its best in 0.1-0.3 s
-# at 300 stops, 0.7-1.0 s at 1,000, 0.9-2.3 s at 2,000 (benchmarks/routing/reassign.txt)
-RESERVE_PER_STOP_SECONDS = 0.0015
-RESERVE_SHARE = 0.2  # ... and at most this share of the time limit
+# kept from the search for ``reassign`` when capacity is short: it reached its best in
+# 0.04-0.2 s at 300 stops, 0.5-1.0 s at 1,000, 0.7-3.3 s at 2,000 (benchmarks/routing/reassign.txt)
+RESERVE_PER_STOP_SECONDS = 0.002
+RESERVE_SHARE = 0.25  # ... and at most this share of the time limit
 
 
 def short_of_capacity(inst: Instance) -> bool:
