@@ -9,6 +9,7 @@ short may leave a dropped stop that a swap for a lower priority would serve.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from logistica_workers.routing import heap, reassign
@@ -41,16 +42,17 @@ def reserve(inst: Instance, time_limit: float) -> float:
 def finish_drops(
     inst: Instance,
     routes: Routes,
-    reassign_seconds: float = 0.0,
+    reassign_until: float | None = None,
     seconds: float = EXCHANGE_SECONDS,
     stop: Callable[[], bool] = lambda: False,
 ) -> Routes:
-    """``routes`` after repair, reassignment (at most ``reassign_seconds``, or until
-    ``stop()``), exchanges (at most ``seconds``) and a last repair if the exchanges changed
-    anything."""
+    """``routes`` after repair, reassignment (until ``reassign_until`` on the monotonic clock,
+    or ``stop()``; none without it), exchanges (at most ``seconds``) and a last repair if the
+    exchanges changed anything."""
     repaired = repair_drops(inst, routes)
-    if reassign_seconds > 0 and short_of_capacity(inst):
+    if reassign_until is not None and short_of_capacity(inst):
         heap.trim()  # the searches' freed memory back before OR-Tools is loaded (peak RSS)
-        repaired = reassign.reassign(inst, repaired, reassign_seconds, stop)
+        left = reassign_until - time.monotonic()
+        repaired = reassign.reassign(inst, repaired, left, stop)
     out = exchange_drops(inst, repaired, seconds)
     return repaired if out == repaired else repair_drops(inst, out)

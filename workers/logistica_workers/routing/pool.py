@@ -261,10 +261,11 @@ class PooledSolve:
             else:
                 worker.terminate()
                 threading.Thread(target=self.pool.reclaim, args=(worker,), daemon=True).start()
-        return self._answer(status, error, time.monotonic() - started)
+        return self._answer(status, error, started)
 
-    def _answer(self, status: str, error: str, wall: float) -> Solution:
-        """The best plan so far (or none, every stop unassigned) as the answer."""
+    def _answer(self, status: str, error: str, started: float) -> Solution:
+        """The best plan so far (or none, every stop unassigned) as the answer; its wall time
+        counts from ``started`` to the answer, the last passes on its drops included."""
         inst, cfg = self.inst, SMALL_ENGINE
         partial = not status and self.stop_event.is_set()
         if self.best is None:
@@ -276,17 +277,18 @@ class PooledSolve:
                 routes,
                 engine=cfg.label,
                 status="NO_SOLUTION",
-                wall=wall,
+                wall=time.monotonic() - started,
                 solutions=0,
                 partial=True,
             )
-        routes = finish_drops(inst, self.best[1], 0.0 if partial else REASSIGN_SECONDS)
+        until = None if partial else time.monotonic() + REASSIGN_SECONDS
+        routes = finish_drops(inst, self.best[1], until, stop=self.stop_event.is_set)
         return to_solution(
             inst,
             routes,
             engine=cfg.label,
             status="INTERRUPTED" if partial else (status if status == "OPTIMAL" else "SUCCESS"),
-            wall=wall,
+            wall=time.monotonic() - started,
             solutions=self.solutions,
             partial=partial,
         )

@@ -415,11 +415,10 @@ class Portfolio:
             )
         _, routes, engine = self.best
         # the rest of the limit (not when interrupted) for reassigning stops if capacity is short
-        left = started + self.inst.time_limit - FINISH_MARGIN_SECONDS - time.monotonic()
         routes = drops.finish_drops(
             self.inst,
             routes,
-            0.0 if partial else max(0.0, left),
+            None if partial else started + self.inst.time_limit - FINISH_MARGIN_SECONDS,
             stop=self.stop_event.is_set,  # SIGTERM: the answer goes out now
         )
         if partial:
