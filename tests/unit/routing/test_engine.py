@@ -17,7 +17,7 @@ from logistica_workers.api import Problem
 from logistica_workers.routing import pyvrp_model
 from logistica_workers.routing.engines import ENGINES, EngineConfig, Hooks, pyvrp_sees_all
 from logistica_workers.routing.evaluate import Routes, to_solution
-from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.instance import cvrp_instance, from_problem
 from logistica_workers.routing.ortools_model import (
     SHARED_INTS_MIN_CELLS,
     STATUS_NAMES,
@@ -190,6 +190,21 @@ def test_small_short_capacity_problems_search_two_pyvrp_neighbourhoods() -> None
     params = pyvrp_model.solve_params(short, neighbours=99)
     assert params.neighbourhood.num_neighbours == 99
     assert pyvrp_model.solve_params(short).neighbourhood.num_neighbours == PYVRP_NEIGHBOURS
+
+
+def test_pyvrp_remembers_fewer_solutions_on_larger_problems() -> None:
+    """PyVRP's late-acceptance history holds whole solutions: its default length up to
+    ``HISTORY_VISITS`` / 300 clients, shorter above (memory), never below one; classic CVRP
+    keeps PyVRP's default."""
+    small = from_problem(Problem.model_validate(city_problem(300, 5, seed=1)))
+    large = from_problem(Problem.model_validate(city_problem(1000, 20, seed=1)))
+    assert pyvrp_model.solve_params(small).ils.history_length == pyvrp_model.HISTORY_LENGTH
+    assert pyvrp_model.solve_params(large).ils.history_length == 100
+    assert pyvrp_model.history_length(2000) == 50
+    assert pyvrp_model.history_length(10**6) == 1
+    xy = np.random.default_rng(1).uniform(0, 1000, (1001, 2))
+    cvrp = cvrp_instance(xy, [1] * 1000, 50, 1.0, [f"c{i}" for i in range(1000)])
+    assert pyvrp_model.solve_params(cvrp).ils.history_length == pyvrp_model.HISTORY_LENGTH
 
 
 def test_matrix_rows_are_the_matrix_with_one_int_per_distinct_value() -> None:

@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 NEVER = 10**8  # arcs no route uses (into a start depot, out of the end depot)
 MAX_BREAK_KINDS = 3  # distinct breaks PyVRP models; each adds a copy of every stop
 BREAK_BONUS = 1.0  # see break_bonus
+# PyVRP's late-acceptance history keeps up to this many solutions (its default, 300) ...
+HISTORY_LENGTH = 300
+# ... but no more than this many client visits in all: each solution it keeps holds ~60 bytes
+# per client (measured: 62 KB at 1,000 stops), so the default history alone grew to ~28 MB per
+# engine thread at 1,000 stops, 56 MB of the 170 MB peak of `solve`; this keeps 300 up to 333
+# clients, 100 at 1,000, 50 at 2,000 (benchmarks/routing/memory.txt)
+HISTORY_VISITS = 100_000
 
 
 def owed_breaks(inst: Instance, vehicle: int) -> list[BreakSpec]:
@@ -274,13 +281,20 @@ def solve_params(
         else NeighbourhoodParams(num_neighbours=neighbours)
     )
     ils = pyvrp.IteratedLocalSearchParams()
-    if inst.kind == "cvrp":
+    if inst.kind == "cvrp":  # CVRPLIB's headline keeps PyVRP's own search
         return pyvrp.SolveParams(ils=ils, neighbourhood=hood)
+    clients = len(stop_of_clients(inst, model_breaks))
+    ils = pyvrp.IteratedLocalSearchParams(history_length=history_length(clients))
     top = max(stop_prizes(inst))
     if model_breaks and break_kinds(inst):
         top += break_bonus(stop_prizes(inst))  # a break copy's prize
     penalty = pyvrp.PenaltyParams(max_penalty=4.0 * top)
     return pyvrp.SolveParams(ils=ils, penalty=penalty, neighbourhood=hood)
+
+
+def history_length(clients: int) -> int:
+    """How many solutions PyVRP's late acceptance remembers (``HISTORY_VISITS``)."""
+    return max(1, min(HISTORY_LENGTH, HISTORY_VISITS // max(1, clients)))
 
 
 def routes_of(
