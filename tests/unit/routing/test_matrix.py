@@ -19,7 +19,7 @@ from logistica_workers.api import Problem, describe_errors
 from logistica_workers.api.routing import MAX_MATRIX_LOCATIONS
 from logistica_workers.routing.evaluate import unreachable_stops
 from logistica_workers.routing.geo import haversine_matrix
-from logistica_workers.routing.instance import from_problem
+from logistica_workers.routing.instance import ROUND_BLOCK, from_problem
 from logistica_workers.routing.portfolio import Portfolio
 from tests.support.feasibility import check
 from tests.support.problems import city_problem
@@ -111,6 +111,34 @@ def test_matrix_distances_and_durations_are_what_the_solver_uses() -> None:
     assert inst.travel_time[inst.start(0), 2] == 240 + 180
     sol = solve(doc)
     assert check(doc, sol) == []  # the checker sums the matrix's distances
+
+
+def test_fractional_matrices_round_half_to_even_in_every_row_block() -> None:
+    """The instance rounds a user matrix as ``np.rint`` (halves to even), in place and a block
+    of rows at a time: more rows than one block, halves, nulls (unreachable arcs)."""
+    doc = city_problem(ROUND_BLOCK + 10, 2, seed=5)
+    size = 1 + len(doc["stops"]) + len(doc["couriers"])
+    rng = np.random.default_rng(5)
+    dist = np.round(rng.uniform(0, 9000, (size, size)) * 2) / 2  # many halves
+    secs = np.round(rng.uniform(0, 900, (size, size)) * 4) / 4
+    np.fill_diagonal(dist, 0)
+    np.fill_diagonal(secs, 0)
+    cells: list[list[float | None]] = [[float(v) for v in row] for row in dist]
+    cells[3][7] = None
+    doc["matrix"] = {"distances": cells, "durations": secs.tolist()}
+    for stop in doc["stops"]:
+        stop["serviceSeconds"] = 0
+    inst = from_problem(Problem.model_validate(doc))
+    n = inst.n_stops
+    assert inst.blocked is not None and inst.blocked[2, 6] and int(inst.blocked.sum()) == 1
+    open_arcs = ~inst.blocked[:n, :n]
+    assert np.array_equal(
+        inst.distance[:n, :n][open_arcs], np.rint(dist[1:, 1:][:n, :n])[open_arcs]
+    )
+    assert np.array_equal(
+        inst.travel_time[:n, :n][open_arcs], np.rint(secs[1:, 1:][:n, :n])[open_arcs]
+    )
+    assert inst.distance.dtype == inst.travel_time.dtype == np.int64
 
 
 def river(matrix: bool) -> dict[str, Any]:

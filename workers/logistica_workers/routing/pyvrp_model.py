@@ -132,6 +132,12 @@ def _durations(inst: Instance) -> npt.NDArray[np.int64]:
     return np.maximum(dur, 0)
 
 
+def _zeros(like: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Zero durations for PyVRP to copy: ``np.zeros`` maps zero pages that take no memory
+    until written (``np.zeros_like`` writes every one: 38 MB at 2,000 stops)."""
+    return np.zeros(like.shape, dtype=like.dtype)
+
+
 def _client(inst: Instance, i: int, prize: int, kinds: int, group: int | None) -> pyvrp.Client:
     import pyvrp
 
@@ -209,7 +215,7 @@ def build(inst: Instance, model_breaks: bool = True) -> pyvrp.ProblemData:
             [pyvrp.Depot(n)],
             [pyvrp.VehicleType(m, capacity=[inst.capacity[0]])],
             [dist],  # type: ignore[list-item]
-            [np.zeros_like(dist)],  # type: ignore[list-item]
+            [_zeros(dist)],  # type: ignore[list-item]
         )
     dist = inst.distance.copy()
     dist[:n, n : n + m] = NEVER
@@ -218,7 +224,7 @@ def build(inst: Instance, model_breaks: bool = True) -> pyvrp.ProblemData:
     dist[n : n + m, n + m] = 0
     np.fill_diagonal(dist, 0)
     prizes = stop_prizes(inst)
-    durations = _durations(inst) if inst.timed else np.zeros_like(dist)
+    durations = _durations(inst) if inst.timed else _zeros(dist)
     kinds = (break_kinds(inst) if model_breaks else None) or []
     copies = break_copies(inst, kinds)
     copied = sorted({i for _, i, _, _ in copies})
