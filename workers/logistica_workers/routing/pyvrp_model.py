@@ -47,10 +47,12 @@ MAX_BREAK_KINDS = 3  # distinct breaks PyVRP models; each adds a copy of every s
 BREAK_BONUS = 1.0  # see break_bonus
 # PyVRP's late-acceptance history keeps up to this many solutions (its default, 300) ...
 HISTORY_LENGTH = 300
-# ... but no more than this many client visits in all: each solution it keeps holds ~60 bytes
-# per client (measured: 62 KB at 1,000 stops), so the default history alone grew to ~28 MB per
-# engine thread at 1,000 stops, 56 MB of the 170 MB peak of `solve`; this keeps 300 up to 333
-# clients, 100 at 1,000, 50 at 2,000 (benchmarks/routing/memory.txt)
+# ... but, when capacity suffices, no more than this many client visits in all: each solution
+# it keeps holds ~60 bytes per client (62 KB at 1,000 stops), so the default history alone
+# grew to ~28 MB per engine thread at 1,000 stops, 56 MB of the 170 MB peak of `solve`; this
+# keeps 300 up to 333 clients, 100 at 1,000, 50 at 2,000. Measured (benchmarks/routing/ab.py,
+# 1,000 stops): objective -1.2 % plentiful and with returns; capacity short it dropped more
+# priority weight (+1.2-1.4 % in 3 of 6 runs), so there the history stays PyVRP's
 HISTORY_VISITS = 100_000
 
 
@@ -289,8 +291,10 @@ def solve_params(
     ils = pyvrp.IteratedLocalSearchParams()
     if inst.kind == "cvrp":  # CVRPLIB's headline keeps PyVRP's own search
         return pyvrp.SolveParams(ils=ils, neighbourhood=hood)
-    clients = len(stop_of_clients(inst, model_breaks))
-    ils = pyvrp.IteratedLocalSearchParams(history_length=history_length(clients))
+    n = inst.n_stops
+    if int(inst.demand[:n].sum()) <= sum(inst.capacity):  # short: see HISTORY_VISITS
+        clients = len(stop_of_clients(inst, model_breaks))
+        ils = pyvrp.IteratedLocalSearchParams(history_length=history_length(clients))
     top = max(stop_prizes(inst))
     if model_breaks and break_kinds(inst):
         top += break_bonus(stop_prizes(inst))  # a break copy's prize
