@@ -194,14 +194,19 @@ def test_small_short_capacity_problems_search_two_pyvrp_neighbourhoods() -> None
 
 def test_pyvrp_remembers_fewer_solutions_on_larger_problems() -> None:
     """PyVRP's late-acceptance history holds whole solutions: its default length up to
-    ``HISTORY_VISITS`` / 300 clients, shorter above (memory), never below one; capacity short
-    and classic CVRP keep PyVRP's default."""
+    ``HISTORY_VISITS`` / 300 stops, shorter above (memory), never below one; capacity short,
+    times and classic CVRP keep PyVRP's default."""
     small = from_problem(Problem.model_validate(city_problem(300, 5, seed=1, capacity=200)))
-    large = from_problem(Problem.model_validate(city_problem(1000, 20, seed=1, capacity=200)))
+    large_doc = city_problem(1000, 20, seed=1, capacity=200)
+    large = from_problem(Problem.model_validate(large_doc))
     short = from_problem(Problem.model_validate(city_problem(1000, 20, seed=1, capacity=20)))
+    large_doc["couriers"][0]["maxRouteSeconds"] = 3600
+    timed = from_problem(Problem.model_validate(large_doc))
     assert pyvrp_model.solve_params(small).ils.history_length == pyvrp_model.HISTORY_LENGTH
     assert pyvrp_model.solve_params(large).ils.history_length == 100
-    assert pyvrp_model.solve_params(short).ils.history_length == pyvrp_model.HISTORY_LENGTH
+    for unbounded in (short, timed):
+        params = pyvrp_model.solve_params(unbounded)
+        assert params.ils.history_length == pyvrp_model.HISTORY_LENGTH
     assert pyvrp_model.history_length(2000) == 50
     assert pyvrp_model.history_length(10**6) == 1
     xy = np.random.default_rng(1).uniform(0, 1000, (1001, 2))

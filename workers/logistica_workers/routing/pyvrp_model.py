@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from logistica_workers.routing.instance import OPEN_END, BreakSpec, Instance
+from logistica_workers.routing.polish import untimed
 
 if TYPE_CHECKING:
     import pyvrp
@@ -47,12 +48,12 @@ MAX_BREAK_KINDS = 3  # distinct breaks PyVRP models; each adds a copy of every s
 BREAK_BONUS = 1.0  # see break_bonus
 # PyVRP's late-acceptance history keeps up to this many solutions (its default, 300) ...
 HISTORY_LENGTH = 300
-# ... but, when capacity suffices, no more than this many client visits in all: each solution
-# it keeps holds ~60 bytes per client (62 KB at 1,000 stops), so the default history alone
-# grew to ~28 MB per engine thread at 1,000 stops, 56 MB of the 170 MB peak of `solve`; this
-# keeps 300 up to 333 clients, 100 at 1,000, 50 at 2,000. Measured (benchmarks/routing/ab.py,
-# 1,000 stops): objective -1.2 % plentiful and with returns; capacity short it dropped more
-# priority weight (+1.2-1.4 % in 3 of 6 runs), so there the history stays PyVRP's
+# ... but, where it was measured not to lose (``bounded_history``), no more than this many
+# client visits in all: each solution it keeps holds ~60 bytes per client (62 KB at 1,000
+# stops), so the default history alone grew to ~28 MB per engine thread at 1,000 stops, 56 MB of
+# the 170 MB peak of `solve`; this keeps 300 up to 333 stops, 100 at 1,000, 50 at 2,000.
+# Measured (benchmarks/routing/ab.py): objective -1.2 % at 1,000 and 2,000 stops, plentiful and
+# with returns; capacity short it dropped more priority weight (+1.2-1.4 % in 3 of 6 runs)
 HISTORY_VISITS = 100_000
 
 
@@ -291,10 +292,8 @@ def solve_params(
     ils = pyvrp.IteratedLocalSearchParams()
     if inst.kind == "cvrp":  # CVRPLIB's headline keeps PyVRP's own search
         return pyvrp.SolveParams(ils=ils, neighbourhood=hood)
-    n = inst.n_stops
-    if int(inst.demand[:n].sum()) <= sum(inst.capacity):  # short: see HISTORY_VISITS
-        clients = len(stop_of_clients(inst, model_breaks))
-        ils = pyvrp.IteratedLocalSearchParams(history_length=history_length(clients))
+    if bounded_history(inst):
+        ils = pyvrp.IteratedLocalSearchParams(history_length=history_length(inst.n_stops))
     top = max(stop_prizes(inst))
     if model_breaks and break_kinds(inst):
         top += break_bonus(stop_prizes(inst))  # a break copy's prize
@@ -302,9 +301,17 @@ def solve_params(
     return pyvrp.SolveParams(ils=ils, penalty=penalty, neighbourhood=hood)
 
 
-def history_length(clients: int) -> int:
-    """How many solutions PyVRP's late acceptance remembers (``HISTORY_VISITS``)."""
-    return max(1, min(HISTORY_LENGTH, HISTORY_VISITS // max(1, clients)))
+def bounded_history(inst: Instance) -> bool:
+    """Whether PyVRP's history is bounded (``HISTORY_VISITS``): where that was measured, our
+    model without times (no windows, shifts, route limits, breaks or unreachable arcs) and
+    capacity for every stop; elsewhere it stays PyVRP's."""
+    n = inst.n_stops
+    return untimed(inst) and int(inst.demand[:n].sum()) <= sum(inst.capacity)
+
+
+def history_length(stops: int) -> int:
+    """How many solutions PyVRP's late acceptance remembers when bounded (``HISTORY_VISITS``)."""
+    return max(1, min(HISTORY_LENGTH, HISTORY_VISITS // max(1, stops)))
 
 
 def routes_of(
