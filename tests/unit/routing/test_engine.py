@@ -197,20 +197,21 @@ def test_pyvrp_remembers_fewer_solutions_on_larger_problems() -> None:
     ``HISTORY_VISITS`` / 300 stops, shorter above (memory), never below one; capacity short,
     times and classic CVRP keep PyVRP's default."""
     small = from_problem(Problem.model_validate(city_problem(300, 5, seed=1, capacity=200)))
-    large_doc = city_problem(1000, 20, seed=1, capacity=200)
+    large_doc = city_problem(500, 10, seed=1, capacity=200)
     large = from_problem(Problem.model_validate(large_doc))
-    short = from_problem(Problem.model_validate(city_problem(1000, 20, seed=1, capacity=20)))
+    short = from_problem(Problem.model_validate(city_problem(500, 10, seed=1, capacity=20)))
     large_doc["couriers"][0]["maxRouteSeconds"] = 3600
     timed = from_problem(Problem.model_validate(large_doc))
     assert pyvrp_model.solve_params(small).ils.history_length == pyvrp_model.HISTORY_LENGTH
-    assert pyvrp_model.solve_params(large).ils.history_length == 100
+    assert pyvrp_model.solve_params(large).ils.history_length == 200
+    assert pyvrp_model.history_length(1000) == 100
     for unbounded in (short, timed):
         params = pyvrp_model.solve_params(unbounded)
         assert params.ils.history_length == pyvrp_model.HISTORY_LENGTH
     assert pyvrp_model.history_length(2000) == 50
     assert pyvrp_model.history_length(10**6) == 1
-    xy = np.random.default_rng(1).uniform(0, 1000, (1001, 2))
-    cvrp = cvrp_instance(xy, [1] * 1000, 50, 1.0, [f"c{i}" for i in range(1000)])
+    xy = np.random.default_rng(1).uniform(0, 1000, (501, 2))
+    cvrp = cvrp_instance(xy, [1] * 500, 50, 1.0, [f"c{i}" for i in range(500)])
     assert pyvrp_model.solve_params(cvrp).ils.history_length == pyvrp_model.HISTORY_LENGTH
 
 
