@@ -7,6 +7,7 @@ them (a b a b) on the same seeded instances. Then each instance is solved once b
 portfolio for the whole limit (its convergence stop disabled) as the objective reference.
 
 Usage: python benchmarks/routing/latency.py [--requests 10] [--limit 10] [--reference 4]
+[--scenario plentiful|short|return|tight|loose]
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ async def start(limit: int, small: int) -> tuple[str, asyncio.Event, asyncio.Tas
     return f"http://127.0.0.1:{await port}/route", stop, task
 
 
+SCENARIO = "plentiful"  # city.py's scenario of every instance (--scenario)
+
+
 def instance(n: int, i: int, limit: int) -> dict[str, Any]:
-    doc = generate(n, "plentiful", i + 1)
+    doc = generate(n, SCENARIO, i + 1)
     doc["options"]["timeLimitSeconds"] = limit
     return doc
 
@@ -90,10 +94,16 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=10)
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--reference", type=int, default=4, help="instances per size to run 10 s")
+    ap.add_argument(
+        "--scenario",
+        default="plentiful",
+        choices=("plentiful", "short", "return", "tight", "loose"),
+    )
     a = ap.parse_args()
+    globals()["SCENARIO"] = a.scenario
     print(
         f"command: python benchmarks/routing/latency.py --requests {a.requests} "
-        f"--limit {a.limit} --reference {a.reference}"
+        f"--limit {a.limit} --reference {a.reference} --scenario {a.scenario}"
     )
     with open("/proc/loadavg") as f:
         print("loadavg before:", " ".join(f.read().split()[:3]))
