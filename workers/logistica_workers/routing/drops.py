@@ -20,8 +20,9 @@ from logistica_workers.routing.repair import repair_drops
 
 EXCHANGE_SECONDS = 0.1  # the exchanges after a solve stop after this (it adds to its wall time)
 # kept from the search for ``reassign`` when capacity is short: it reached its best in
-# 0.04-0.2 s at 300 stops, 0.5-1.0 s at 1,000, 0.7-3.3 s at 2,000 (benchmarks/routing/reassign.txt)
-RESERVE_PER_STOP_SECONDS = 0.002
+# 0.04-0.2 s at 300 stops, 0.5-1.0 s at 1,000, 0.7-3.4 s at 2,000 (benchmarks/routing/reassign.txt;
+# in a full solve at 300 stops one plan needed 0.6 s: its whole-fleet program comes last)
+RESERVE_PER_STOP_SECONDS = 0.0025
 RESERVE_SHARE = 0.25  # ... and at most this share of the time limit
 
 
