@@ -195,6 +195,18 @@ async def test_a_replan_keeps_committed_stops_and_reports_changes(server: Server
     assert status == 422 and "couriers[0].committed[1]" in reply["message"]
 
 
+async def test_a_problem_whose_every_stop_is_committed_answers_with_those_routes(
+    server: Server,
+) -> None:
+    # found by schemathesis: nothing left to plan reached the warm pool's PyVRP (500)
+    doc = city_problem(3, 1, seed=3, capacity=10)
+    doc["couriers"][0]["committed"] = [s["id"] for s in doc["stops"]]
+    status, _, reply = await post(server.url, doc)
+    assert status == 200, reply
+    assert [r["stops"] for r in reply["routes"]] == [[s["id"] for s in doc["stops"]]]
+    assert check(doc, reply) == []
+
+
 async def test_bad_json_and_media_type(server: Server) -> None:
     assert (await post(server.url, None, raw=b"{oops"))[0] == 400
     assert (await post(server.url, {}, content_type="text/plain"))[0] == 415

@@ -186,7 +186,8 @@ class RouteService:
             warm = rp.warm_start(inst) if rp is not None else None
             # tiny problems are solved exactly by the portfolio, in this thread; small ones in
             # a warm pool worker; the rest (and warm starts) by the engine portfolio
-            small = inst.n_stops <= self.settings.small_max_stops
+            # (no stops left to plan, e.g. all committed: the portfolio answers at once)
+            small = 0 < inst.n_stops <= self.settings.small_max_stops
             if small and warm is None and not exact.small_enough(inst):
                 pooled = PooledSolve(self.pool, inst)
                 self.portfolios.add(pooled)
