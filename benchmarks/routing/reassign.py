@@ -67,7 +67,7 @@ def main() -> int:
             doc = generate(n, "short", seed)
             limit = SECONDS.get(n, 10.0)
             inst = from_problem(Problem.model_validate(doc), limit)
-            search = limit - drops.reserve(inst, limit)
+            search = limit - drops.reserve(inst)
             routes = run_pyvrp(inst, EngineConfig("pyvrp", seed=seed), lambda r: None, search)
             assert routes is not None
             start = repair_drops(inst, routes)

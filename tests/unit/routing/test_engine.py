@@ -24,7 +24,7 @@ from logistica_workers.routing.ortools_model import (
     matrix_rows,
     status_name,
 )
-from logistica_workers.routing.portfolio import PYVRP_NEIGHBOURS, capacity_short, default_configs
+from logistica_workers.routing.portfolio import PYVRP_NEIGHBOURS, default_configs
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
 from tests.support.problems import city_problem
@@ -181,7 +181,7 @@ def test_small_short_capacity_problems_search_two_pyvrp_neighbourhoods() -> None
     short = from_problem(Problem.model_validate(city_problem(100, 5, seed=2, capacity=20)))
     plenty = from_problem(Problem.model_validate(city_problem(100, 5, seed=2, capacity=60)))
     tiny = from_problem(Problem.model_validate(city_problem(40, 2, seed=2, capacity=20)))
-    assert capacity_short(short) and not capacity_short(plenty) and capacity_short(tiny)
+    assert short.capacity_short and not plenty.capacity_short and tiny.capacity_short
     configs = default_configs(short, 2)
     assert [(c.engine, c.neighbours) for c in configs] == [("hybrid", None), ("hybrid", 99)]
     assert "neighbours=99" in configs[1].label

@@ -14,6 +14,7 @@ from logistica_workers.routing.exchange import exchange_drops, route_cost
 from logistica_workers.routing.instance import Instance, from_problem
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
+from tests.support.plans import first_fit
 from tests.support.problems import city_problem, timed_problem
 
 
@@ -81,17 +82,7 @@ def test_never_worse_and_always_feasible_on_short_capacity(seed: int) -> None:
     rnd = random.Random(seed)
     doc = city_problem(30, 3, seed=seed, capacity=rnd.randint(8, 14))  # ~60 demand, 24-42 room
     inst = _instance(doc)
-    # a poor start: stops in random order, each into the first route it fits
-    routes: Routes = [[] for _ in range(inst.n_vehicles)]
-    load = [0] * inst.n_vehicles
-    order = list(range(inst.n_stops))
-    rnd.shuffle(order)
-    for s in order:
-        for v in range(inst.n_vehicles):
-            if load[v] + int(inst.demand[s]) <= inst.capacity[v]:
-                routes[v].append(s)
-                load[v] += int(inst.demand[s])
-                break
+    routes = first_fit(inst, rnd)
     start = repair_drops(inst, routes)
     out = exchange_drops(inst, start, seconds=5.0)
     before, after = score(inst, start), score(inst, out)

@@ -18,6 +18,7 @@ from logistica_workers.routing.instance import Instance, IntArray, from_problem
 from logistica_workers.routing.portfolio import Portfolio
 from logistica_workers.routing.repair import repair_drops
 from tests.support.feasibility import check
+from tests.support.plans import first_fit
 from tests.support.problems import city_problem, timed_problem
 
 
@@ -172,18 +173,7 @@ def test_never_worse_always_feasible_and_pins_kept_on_short_capacity(seed: int) 
     inst = _instance(doc)
     pinned = tuple(rnd.randrange(inst.n_vehicles) if rnd.random() < 0.1 else -1 for _ in range(60))
     inst = dataclasses.replace(inst, pinned=pinned)
-    # a poor start: stops in random order, each into the first route it may join and fits
-    routes: Routes = [[] for _ in range(inst.n_vehicles)]
-    load = [0] * inst.n_vehicles
-    order = list(range(inst.n_stops))
-    rnd.shuffle(order)
-    for s in order:
-        for v in range(inst.n_vehicles):
-            if inst.allows(v, s) and load[v] + int(inst.demand[s]) <= inst.capacity[v]:
-                routes[v].append(s)
-                load[v] += int(inst.demand[s])
-                break
-    start = repair_drops(inst, routes)
+    start = repair_drops(inst, first_fit(inst, rnd))
     out = reassign.reassign(inst, start, seconds=5.0)
     assert _dropped_weight(inst, out) <= _dropped_weight(inst, start)
     assert score(inst, out).cost <= score(inst, start).cost
@@ -210,10 +200,10 @@ def test_a_solve_short_of_capacity_keeps_time_for_the_reassignment() -> None:
     plentiful = city_problem(200, 6, seed=4, capacity=100, time_limit=2)
     inst = _instance(short, 2.0)
     assert drops.short_of_capacity(inst)
-    assert 0 < drops.reserve(inst, 2.0) <= drops.RESERVE_SHARE * 2.0
-    assert drops.reserve(_instance(plentiful, 2.0), 2.0) == 0.0
+    assert 0 < drops.reserve(inst) <= drops.RESERVE_SHARE * 2.0
+    assert drops.reserve(_instance(plentiful, 2.0)) == 0.0
     portfolio = Portfolio(inst, lean=True)
-    assert portfolio.search_limit == pytest.approx(2.0 - drops.reserve(inst, 2.0))
+    assert portfolio.search_limit == pytest.approx(2.0 - drops.reserve(inst))
     sol = portfolio.run()
     assert sol.solver.status == "SUCCESS"
     assert sol.solver.wall_seconds <= 2.0 + 0.25

@@ -29,15 +29,14 @@ RESERVE_SHARE = 0.25  # ... and at most this share of the time limit
 def short_of_capacity(inst: Instance) -> bool:
     """Whether the fleet cannot carry every stop (so some must be dropped) on a plan
     ``reassign`` works on."""
-    n = inst.n_stops
-    return reassign.applies(inst) and int(inst.demand[:n].sum()) > sum(inst.capacity)
+    return reassign.applies(inst) and inst.capacity_short
 
 
-def reserve(inst: Instance, time_limit: float) -> float:
-    """Seconds of ``time_limit`` a solve keeps after its search for ``reassign``."""
+def reserve(inst: Instance) -> float:
+    """Seconds of its time limit a solve of ``inst`` keeps after its search for ``reassign``."""
     if not short_of_capacity(inst):
         return 0.0
-    return min(RESERVE_SHARE * time_limit, RESERVE_PER_STOP_SECONDS * inst.n_stops)
+    return min(RESERVE_SHARE * inst.time_limit, RESERVE_PER_STOP_SECONDS * inst.n_stops)
 
 
 def finish_drops(

@@ -76,6 +76,11 @@ class Instance:
             or any(self.breaks)
         )
 
+    @property
+    def capacity_short(self) -> bool:
+        """Whether the stops' demand exceeds the fleet's capacity (some stop must be dropped)."""
+        return int(self.demand[: self.n_stops].sum()) > sum(self.capacity)
+
     def allows(self, vehicle: int, stop: int) -> bool:
         """Whether ``stop`` may go on ``vehicle``'s route (``pinned``)."""
         return not self.pinned or self.pinned[stop] < 0 or self.pinned[stop] == vehicle

@@ -72,11 +72,6 @@ class NoSolutionError(RuntimeError):
     """No stop could be served although some courier has room for one."""
 
 
-def capacity_short(inst: Instance) -> bool:
-    """Whether the stops' demand exceeds the fleet's capacity (some stop must be dropped)."""
-    return int(inst.demand[: inst.n_stops].sum()) > sum(inst.capacity)
-
-
 def has_room(inst: Instance) -> bool:
     """Whether some stop fits some courier (then a plan serving nothing is a failure)."""
     return inst.n_stops > 0 and int(inst.demand[: inst.n_stops].min()) <= max(inst.capacity)
@@ -109,7 +104,7 @@ def default_configs(inst: Instance, workers: int | None = None) -> list[EngineCo
         return break_configs(inst)[: max(1, workers)]
     if inst.kind == "cvrp":
         configs = [EngineConfig("pyvrp", seed=1), EngineConfig("pyvrp", seed=2)]
-    elif PYVRP_NEIGHBOURS + 1 < inst.n_stops <= ORTOOLS_PEER_MAX_STOPS and capacity_short(inst):
+    elif PYVRP_NEIGHBOURS + 1 < inst.n_stops <= ORTOOLS_PEER_MAX_STOPS and inst.capacity_short:
         configs = [
             EngineConfig("hybrid", seed=1),
             EngineConfig("hybrid", seed=1, neighbours=inst.n_stops - 1),
@@ -194,7 +189,7 @@ class Portfolio:
         engine starts from it: benchmarks/routing/replan.txt)."""
         self.inst = inst
         # the engines' limit: short of capacity, the last part of the limit is for ``reassign``
-        self.search_limit = inst.time_limit - drops.reserve(inst, inst.time_limit)
+        self.search_limit = inst.time_limit - drops.reserve(inst)
         self.initial = repair_drops(inst, drop_blocked(inst, initial)) if initial else None
         chosen = bool(configs)  # the caller's engines keep their split
         configs = configs or default_configs(inst)

@@ -305,8 +305,7 @@ def bounded_history(inst: Instance) -> bool:
     """Whether PyVRP's history is bounded (``HISTORY_VISITS``): where that was measured, our
     model without times (no windows, shifts, route limits, breaks or unreachable arcs) and
     capacity for every stop; elsewhere it stays PyVRP's."""
-    n = inst.n_stops
-    return untimed(inst) and int(inst.demand[:n].sum()) <= sum(inst.capacity)
+    return untimed(inst) and not inst.capacity_short
 
 
 def history_length(stops: int) -> int:
